@@ -1,0 +1,34 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts import lockout
+from accounts.models import User
+
+
+class LockoutAuthenticationForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Wrong username or password. Check both and try again.",
+        "locked": "Too many failed attempts. This account is locked from your address for "
+        "15 minutes.",
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        ip = lockout.client_ip(self.request)
+        if username and lockout.is_locked(username, ip):
+            raise forms.ValidationError(self.error_messages["locked"], code="locked")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if username:
+                lockout.record_failure(username, ip)
+            raise
+        lockout.clear_failures(username, ip)
+        return cleaned
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "email", "phone", "time_zone"]

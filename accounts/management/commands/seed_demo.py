@@ -1,0 +1,25 @@
+"""Load Vigil's demo data. Idempotent: running it twice leaves the same data."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts import demo as accounts_demo
+from incidents import demo as incidents_demo
+from oncall import demo as oncall_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo team, its people (one per role) and the seed document's data."
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError("Demo users are never created in production (VIGIL_ENV).")
+        with transaction.atomic():
+            users = accounts_demo.seed()
+            team = oncall_demo.seed(users=users)
+            incidents_demo.seed(team=team, users=users)
+        self.stdout.write(
+            f"Demo data ready: log in as {', '.join(sorted(users))} "
+            f"with password {accounts_demo.DEMO_PASSWORD!r}."
+        )

@@ -1,0 +1,164 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class Severity(models.Model):
+    """SEV1–SEV4. Wording and policy are editable by admins; the rows come from a migration."""
+
+    level = models.PositiveSmallIntegerField(unique=True)
+    name = models.CharField(max_length=16, unique=True)
+    title = models.CharField(max_length=100)
+    description = models.TextField()
+    pages = models.BooleanField(help_text="Whether declaring at this level pages the on-call.")
+    update_cadence_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How often a status update is due; empty for none."
+    )
+
+    class Meta:
+        ordering = ["level"]
+        verbose_name_plural = "severities"
+
+    def __str__(self):
+        return f"{self.name} — {self.title}"
+
+    @property
+    def update_cadence(self):
+        return (
+            timedelta(minutes=self.update_cadence_minutes) if self.update_cadence_minutes else None
+        )
+
+
+class TransitionError(Exception):
+    """An incident status change that the lifecycle does not allow."""
+
+
+class Status(models.TextChoices):
+    TRIGGERED = "triggered", "Triggered"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    MITIGATED = "mitigated", "Mitigated"
+    RESOLVED = "resolved", "Resolved"
+
+
+# Which statuses each one may move to. Skipping ahead is allowed (a fix can land before an
+# acknowledgement is recorded); going back is not, except reopening a mitigated incident.
+ALLOWED_TRANSITIONS = {
+    Status.TRIGGERED: {Status.ACKNOWLEDGED, Status.MITIGATED, Status.RESOLVED},
+    Status.ACKNOWLEDGED: {Status.MITIGATED, Status.RESOLVED},
+    Status.MITIGATED: {Status.RESOLVED},
+    Status.RESOLVED: set(),
+}
+STATUS_TIMESTAMP = {
+    Status.ACKNOWLEDGED: "acknowledged_at",
+    Status.MITIGATED: "mitigated_at",
+    Status.RESOLVED: "resolved_at",
+}
+
+
+class Incident(models.Model):
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+    severity = models.ForeignKey(Severity, on_delete=models.PROTECT, related_name="incidents")
+    team = models.ForeignKey("oncall.Team", on_delete=models.PROTECT, related_name="incidents")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED)
+    is_private = models.BooleanField(
+        default=False, help_text="Visible only to the team and Vigil administrators."
+    )
+
+    started_at = models.DateTimeField(help_text="When the impact began; may precede declaration.")
+    declared_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    users_affected = models.PositiveIntegerField(null=True, blank=True)
+    failed_requests = models.PositiveBigIntegerField(null=True, blank=True)
+    revenue_impact = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    sla_breach = models.BooleanField(default=False)
+    affected_services = models.JSONField(default=list, blank=True)
+    status_page_url = models.URLField(blank=True)
+
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    comms_lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="communications lead",
+    )
+    scribe = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    responders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="incidents_responded"
+    )
+
+    # Bumped on every timeline change; the live stream's event ids are these numbers.
+    timeline_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-declared_at"]
+        indexes = [
+            models.Index(fields=["status", "-declared_at"]),
+            models.Index(fields=["team", "status"]),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def is_open(self):
+        return self.status != Status.RESOLVED
+
+    @property
+    def duration(self):
+        end = self.resolved_at or timezone.now()
+        return end - self.started_at
+
+    def transition(self, new_status: str, *, at=None) -> tuple[str, str]:
+        """Move to new_status under a row lock. Returns (old, new); raises TransitionError."""
+        new_status = Status(new_status)
+        at = at or timezone.now()
+        with transaction.atomic():
+            locked = type(self).objects.select_for_update().get(pk=self.pk)
+            old = Status(locked.status)
+            if new_status not in ALLOWED_TRANSITIONS[old]:
+                raise TransitionError(
+                    f"An incident that is {old.label.lower()} cannot be marked "
+                    f"{new_status.label.lower()}."
+                )
+            locked.status = new_status
+            fields = ["status"]
+            for status, field in STATUS_TIMESTAMP.items():
+                # Skipping ahead fills the skipped timestamps too, so durations add up.
+                if getattr(locked, field) is None and _rank(status) <= _rank(new_status):
+                    setattr(locked, field, at)
+                    fields.append(field)
+            locked.save(update_fields=fields)
+        for field in ["status", *STATUS_TIMESTAMP.values()]:
+            setattr(self, field, getattr(locked, field))
+        return old, new_status
+
+
+def _rank(status) -> int:
+    return list(Status).index(Status(status))

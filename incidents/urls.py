@@ -1,0 +1,7 @@
+from django.urls import path
+
+from incidents import views
+
+urlpatterns = [
+    path("", views.incident_list, name="incident_list"),
+]

@@ -1,0 +1,76 @@
+"""Object-level access: the one place that decides who may see or change what.
+
+Every object that belongs to a team exposes `team_id` (and may expose `is_private`).
+Rules:
+- Vigil administrators (superusers) may do everything.
+- Anyone signed in may view a team's objects unless the object is private; a private object
+  is visible only to members of its team.
+- Changing needs at least the responder role in the object's team; managing (approvals,
+  schedules, settings) needs manager; a team admin may do everything within the team.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from oncall.models import ROLE_RANK, Membership, Role
+
+VIEW, CHANGE, MANAGE, ADMINISTER = "view", "change", "manage", "administer"
+_REQUIRED_ROLE = {CHANGE: Role.RESPONDER, MANAGE: Role.MANAGER, ADMINISTER: Role.ADMIN}
+
+
+def team_roles(user) -> dict[int, str]:
+    """{team_id: role} for a user, cached on the user object for the request."""
+    if not user.is_authenticated:
+        return {}
+    cached = getattr(user, "_vigil_team_roles", None)
+    if cached is None:
+        cached = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        user._vigil_team_roles = cached
+    return cached
+
+
+def role_in(user, team_id) -> str | None:
+    return team_roles(user).get(team_id)
+
+
+def has_team_role(user, team_id, minimum: str) -> bool:
+    if user.is_authenticated and user.is_superuser:
+        return True
+    role = role_in(user, team_id)
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
+
+
+def can(user, action: str, obj) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    team_id = obj.pk if obj._meta.label_lower == "oncall.team" else obj.team_id
+    if action == VIEW:
+        if getattr(obj, "is_private", False):
+            return role_in(user, team_id) is not None
+        return True
+    return has_team_role(user, team_id, _REQUIRED_ROLE[action])
+
+
+def visible_filter(user, prefix: str = ""):
+    """A Q that limits a queryset to rows the user may view (for lists)."""
+    from django.db.models import Q
+
+    if user.is_superuser:
+        return Q()
+    return Q(**{f"{prefix}is_private": False}) | Q(
+        **{f"{prefix}team_id__in": list(team_roles(user))}
+    )
+
+
+def get_object_for_user(user, queryset, *, action: str = VIEW, **lookup):
+    """Load an object or raise: 404 when the user may not even see it, 403 when seen but not
+    allowed the action. Called first in every view that takes an id."""
+    obj = get_object_or_404(queryset, **lookup)
+    if not can(user, VIEW, obj):
+        raise Http404("No such object.")
+    if action != VIEW and not can(user, action, obj):
+        raise PermissionDenied(f"Your role in {obj.team} does not allow this.")
+    return obj

@@ -1,0 +1,27 @@
+"""Admin changes write the audit trail too (the admin wraps each save in a transaction)."""
+
+from django.contrib import admin
+from django.forms.models import model_to_dict
+
+from audit.services import audit_record
+
+
+def _snapshot(obj):
+    return {k: str(v) for k, v in model_to_dict(obj).items()}
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    def save_model(self, request, obj, form, change):
+        before = _snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action=f"admin.{'change' if change else 'add'}",
+            obj=obj,
+            before=before,
+            after=_snapshot(obj),
+        )
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action="admin.delete", obj=obj, before=_snapshot(obj))
+        super().delete_model(request, obj)

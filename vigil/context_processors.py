@@ -1,0 +1,5 @@
+from vigil.middleware import htmx_config
+
+
+def vigil(request):
+    return {"htmx_config": htmx_config()}

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as accounts_views
+from checks import views as checks_views
+from vigil import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("health", checks_views.health, name="health"),
+    path("checks/", checks_views.checks_index, name="checks"),
+    path("login/", accounts_views.LoginView.as_view(), name="login"),
+    path("logout/", accounts_views.LogoutView.as_view(), name="logout"),
+    path("profile/", accounts_views.profile, name="profile"),
+    path("incidents/", include("incidents.urls")),
+    path("oncall/", include("oncall.urls")),
+    path("runbooks/", views.section, {"section": "runbooks"}, name="runbooks"),
+    path("postmortems/", views.section, {"section": "postmortems"}, name="postmortems"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Vigil administration"
+admin.site.site_title = "Vigil"

@@ -1,0 +1,23 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from incidents.selectors import incident_list_open_for_user
+from oncall.models import Membership
+
+
+@login_required
+def dashboard(request):
+    memberships = Membership.objects.filter(user=request.user).select_related("team")
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "open_incidents": incident_list_open_for_user(user=request.user)[:20],
+            "memberships": memberships,
+        },
+    )
+
+
+@login_required
+def section(request, section):
+    return render(request, f"{section}/index.html", {"section": section})
