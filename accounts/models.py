@@ -45,3 +45,25 @@ class LoginFailure(models.Model):
 
     def __str__(self):
         return f"{self.username} from {self.ip_address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiToken(models.Model):
+    """A personal token for Vigil's JSON API. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def team_id(self):
+        return None

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -126,6 +127,9 @@ class Incident(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.title}"
 
+    def get_absolute_url(self):
+        return reverse("incident_detail", args=[self.pk])
+
     @property
     def is_open(self):
         return self.status != Status.RESOLVED
@@ -162,3 +166,99 @@ class Incident(models.Model):
 
 def _rank(status) -> int:
     return list(Status).index(Status(status))
+
+
+class EventKind(models.TextChoices):
+    NOTE = "note", "Note"
+    DECLARED = "declared", "Declared"
+    STATUS = "status", "Status change"
+    SEVERITY = "severity", "Severity change"
+    ROLE = "role", "Role change"
+    ALERT = "alert", "Alert"
+    PAGE = "page", "Page"
+    ACK = "ack", "Acknowledgement"
+    DEPLOY = "deploy", "Deploy"
+    ROLLBACK = "rollback", "Rollback"
+    COMMS = "comms", "Status update"
+    CHECKLIST = "checklist", "Checklist item"
+    RUNBOOK_STEP = "runbook_step", "Runbook step"
+    POSTMORTEM = "postmortem", "Postmortem"
+    ROUTING = "routing", "Routing decision"
+
+
+# Kinds a person writes; everything else is recorded by Vigil itself.
+MANUAL_KINDS = {EventKind.NOTE}
+
+
+class TimelineEvent(models.Model):
+    """One line of an incident's timeline: a note or something Vigil recorded."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices, db_index=True)
+    body = models.TextField(help_text="Markdown source.")
+    body_html = models.TextField(help_text="Rendered and sanitised from body.")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    pinned = models.BooleanField(default=False, help_text="A key event for the postmortem.")
+    data = models.JSONField(default=dict, blank=True)
+    # The incident's timeline_seq at this event's last change: live streams resume from it.
+    seq = models.PositiveBigIntegerField(default=0)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["incident", "occurred_at", "id"]),
+            models.Index(fields=["incident", "seq"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on #{self.incident_id} at {self.occurred_at:%H:%M}"
+
+    @property
+    def team_id(self):
+        return self.incident.team_id
+
+    @property
+    def is_private(self):
+        return self.incident.is_private
+
+    @property
+    def is_manual(self):
+        return self.kind in MANUAL_KINDS
+
+
+class TimelineEventRevision(models.Model):
+    """The text a note had before an edit: edits never lose what was written."""
+
+    event = models.ForeignKey(TimelineEvent, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    replaced_at = models.DateTimeField(default=timezone.now)
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["replaced_at", "id"]
+
+    def __str__(self):
+        return f"Earlier text of event {self.event_id}"

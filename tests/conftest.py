@@ -2,6 +2,13 @@ import os
 
 import pytest
 
+# `make test` runs on PostgreSQL and Redis; running on the embedded default would hide bugs.
+if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+    raise pytest.UsageError(
+        "The suite runs on PostgreSQL and Redis: use `make test`, or set DATABASE_URL "
+        "(postgres://...) and REDIS_URL."
+    )
+
 # pytest-django's live_server runs the ORM from Playwright's event-loop thread.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

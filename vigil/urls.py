@@ -4,6 +4,7 @@ from django.urls import include, path
 from accounts import views as accounts_views
 from checks import views as checks_views
 from vigil import views
+from vigil.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("oncall/", include("oncall.urls")),
     path("runbooks/", views.section, {"section": "runbooks"}, name="runbooks"),
     path("postmortems/", views.section, {"section": "postmortems"}, name="postmortems"),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
 

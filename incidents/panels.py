@@ -1,0 +1,43 @@
+"""Panels other apps show on the incident page (runbooks, alerts, postmortem, ...).
+
+An app registers a panel in its AppConfig.ready():
+
+    from incidents.panels import register_panel
+    register_panel("runbooks", template="runbooks/incident_panel.html",
+                   context=lambda *, incident, user: {...}, order=10)
+
+The incident page renders every registered panel in order. A context function must run a
+fixed number of queries, whatever the incident's size (the page's query count is asserted).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    template: str
+    context: Callable[..., dict[str, Any]]
+    order: int = 50
+
+
+_PANELS: dict[str, Panel] = {}
+
+
+def register_panel(name, *, template, context, order=50) -> None:
+    _PANELS[name] = Panel(name=name, template=template, context=context, order=order)
+
+
+def panels_for(*, incident, user) -> list[dict[str, Any]]:
+    rendered = []
+    for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.name)):
+        rendered.append(
+            {
+                "name": panel.name,
+                "template": panel.template,
+                "context": panel.context(incident=incident, user=user),
+            }
+        )
+    return rendered

@@ -1,0 +1,303 @@
+"""Writes that touch an incident and its timeline. Keyword-only; each runs in one transaction
+and writes its audit entry and timeline event in that same transaction."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from incidents.models import (
+    EventKind,
+    Incident,
+    Severity,
+    Status,
+    TimelineEvent,
+    TimelineEventRevision,
+)
+from vigil.markdown import render_markdown
+
+MAX_NOTE_LENGTH = 20_000
+ROLE_FIELDS = {"commander": "Commander", "comms_lead": "Communications lead", "scribe": "Scribe"}
+
+
+class IncidentError(ValueError):
+    """A request the incident cannot honour; the message is shown to the person."""
+
+
+def _next_seq(incident_id: int) -> int:
+    locked = Incident.objects.select_for_update().only("timeline_seq").get(pk=incident_id)
+    locked.timeline_seq += 1
+    Incident.objects.filter(pk=incident_id).update(timeline_seq=locked.timeline_seq)
+    return locked.timeline_seq
+
+
+def timeline_event_add(
+    *, incident, kind, body, author=None, occurred_at=None, data=None, pinned=False
+) -> TimelineEvent:
+    """Append an event to an incident's timeline. Every app records through this."""
+    if len(body) > MAX_NOTE_LENGTH:
+        raise IncidentError(f"An event is limited to {MAX_NOTE_LENGTH:,} characters.")
+    now = timezone.now()
+    if occurred_at is not None and occurred_at > now + timezone.timedelta(seconds=5):
+        raise IncidentError("An event cannot be dated in the future.")
+    with transaction.atomic():
+        event = TimelineEvent.objects.create(
+            incident_id=incident.pk,
+            kind=EventKind(kind),
+            body=body,
+            body_html=render_markdown(body),
+            occurred_at=occurred_at or now,
+            created_at=now,
+            author=author,
+            pinned=pinned,
+            data=data or {},
+            seq=_next_seq(incident.pk),
+        )
+    return event
+
+
+def timeline_note_add(*, incident, body, author, occurred_at=None) -> TimelineEvent:
+    body = (body or "").strip()
+    if not body:
+        raise IncidentError("A note needs some text.")
+    with transaction.atomic():
+        event = timeline_event_add(
+            incident=incident,
+            kind=EventKind.NOTE,
+            body=body,
+            author=author,
+            occurred_at=occurred_at,
+        )
+        audit_record(
+            actor=author,
+            action="timeline.note_add",
+            obj=event,
+            after={"body": body, "occurred_at": event.occurred_at.isoformat()},
+        )
+    return event
+
+
+def timeline_note_edit(*, event, body, by) -> TimelineEvent:
+    body = (body or "").strip()
+    if not body:
+        raise IncidentError("A note needs some text.")
+    if len(body) > MAX_NOTE_LENGTH:
+        raise IncidentError(f"A note is limited to {MAX_NOTE_LENGTH:,} characters.")
+    with transaction.atomic():
+        event = TimelineEvent.objects.select_for_update().get(pk=event.pk)
+        if event.kind != EventKind.NOTE or event.deleted_at:
+            raise IncidentError("Only a note that is still there can be edited.")
+        if event.author_id != by.pk:
+            raise IncidentError("Only the author of a note can edit it.")
+        if body == event.body:
+            return event
+        TimelineEventRevision.objects.create(event=event, body=event.body, replaced_by=by)
+        before = event.body
+        event.body, event.body_html = body, render_markdown(body)
+        event.edited_at = timezone.now()
+        event.seq = _next_seq(event.incident_id)
+        event.save(update_fields=["body", "body_html", "edited_at", "seq"])
+        audit_record(
+            actor=by,
+            action="timeline.note_edit",
+            obj=event,
+            before={"body": before},
+            after={"body": body},
+        )
+    return event
+
+
+def timeline_event_set_pinned(*, event, pinned: bool, by) -> TimelineEvent:
+    with transaction.atomic():
+        event = TimelineEvent.objects.select_for_update().get(pk=event.pk)
+        if event.deleted_at:
+            raise IncidentError("A deleted event cannot be pinned.")
+        if event.pinned == pinned:
+            return event
+        event.pinned = pinned
+        event.seq = _next_seq(event.incident_id)
+        event.save(update_fields=["pinned", "seq"])
+        audit_record(
+            actor=by,
+            action="timeline.pin" if pinned else "timeline.unpin",
+            obj=event,
+            before={"pinned": not pinned},
+            after={"pinned": pinned},
+        )
+    return event
+
+
+def timeline_note_delete(*, event, by) -> TimelineEvent:
+    """Soft delete: the note disappears from the timeline, its text stays in the audit trail."""
+    with transaction.atomic():
+        event = TimelineEvent.objects.select_for_update().get(pk=event.pk)
+        if event.kind != EventKind.NOTE:
+            raise IncidentError("Only notes can be deleted; Vigil's own records stay.")
+        if event.deleted_at:
+            return event
+        if event.author_id != by.pk and not by.is_superuser:
+            raise IncidentError("Only the author of a note can delete it.")
+        event.deleted_at, event.deleted_by = timezone.now(), by
+        event.seq = _next_seq(event.incident_id)
+        event.save(update_fields=["deleted_at", "deleted_by", "seq"])
+        audit_record(
+            actor=by,
+            action="timeline.note_delete",
+            obj=event,
+            before={"body": event.body},
+            after=None,
+        )
+    return event
+
+
+def incident_declare(
+    *,
+    title,
+    severity,
+    team,
+    by,
+    summary="",
+    started_at=None,
+    is_private=False,
+    affected_services=None,
+) -> Incident:
+    title = (title or "").strip()
+    if not title:
+        raise IncidentError("An incident needs a title.")
+    if not isinstance(severity, Severity):
+        raise IncidentError("Unknown severity.")
+    now = timezone.now()
+    if started_at and started_at > now:
+        raise IncidentError("An incident cannot start in the future.")
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            title=title[:200],
+            summary=summary,
+            severity=severity,
+            team=team,
+            started_at=started_at or now,
+            declared_at=now,
+            declared_by=by,
+            is_private=is_private,
+            affected_services=affected_services or [],
+        )
+        who = by.display_name if by else "Vigil"
+        timeline_event_add(
+            incident=incident,
+            kind=EventKind.DECLARED,
+            author=by,
+            body=f"{who} declared the incident as {severity.name}: {incident.title}",
+            data={"severity": severity.name},
+            pinned=True,
+        )
+        audit_record(
+            actor=by,
+            action="incident.declare",
+            obj=incident,
+            after={
+                "title": incident.title,
+                "severity": severity.name,
+                "team": team.slug,
+                "is_private": is_private,
+            },
+        )
+    return incident
+
+
+def incident_change_status(*, incident, status, by, at=None) -> Incident:
+    from incidents.models import TransitionError
+
+    with transaction.atomic():
+        try:
+            old, new = incident.transition(status, at=at)
+        except TransitionError as exc:
+            raise IncidentError(str(exc)) from exc
+        who = by.display_name if by else "Vigil"
+        timeline_event_add(
+            incident=incident,
+            kind=EventKind.STATUS,
+            author=by,
+            body=f"{who} marked the incident {Status(new).label.lower()}",
+            data={"from": old, "to": new},
+            occurred_at=at,
+            pinned=new == Status.RESOLVED,
+        )
+        audit_record(
+            actor=by,
+            action=f"incident.{new}",
+            obj=incident,
+            before={"status": old},
+            after={"status": new},
+        )
+    return incident
+
+
+def incident_change_severity(*, incident, severity, by) -> Incident:
+    if not isinstance(severity, Severity):
+        raise IncidentError("Unknown severity.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)
+        if locked.status == Status.RESOLVED:
+            raise IncidentError("A resolved incident's severity cannot change.")
+        old = locked.severity
+        if old.pk == severity.pk:
+            return locked
+        locked.severity = severity
+        locked.save(update_fields=["severity"])
+        who = by.display_name if by else "Vigil"
+        timeline_event_add(
+            incident=locked,
+            kind=EventKind.SEVERITY,
+            author=by,
+            body=f"{who} changed the severity from {old.name} to {severity.name}",
+            data={"from": old.name, "to": severity.name},
+            pinned=True,
+        )
+        audit_record(
+            actor=by,
+            action="incident.severity",
+            obj=locked,
+            before={"severity": old.name},
+            after={"severity": severity.name},
+        )
+    incident.severity = severity
+    return locked
+
+
+def incident_assign_role(*, incident, role, user, by) -> Incident:
+    """role is commander, comms_lead, scribe (user or None) or responder (adds user)."""
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        who = by.display_name if by else "Vigil"
+        if role == "responder":
+            if user is None:
+                raise IncidentError("Choose a person to add as responder.")
+            if locked.responders.filter(pk=user.pk).exists():
+                return locked
+            locked.responders.add(user)
+            body = f"{who} added {user.display_name} as a responder"
+            before, after = None, {"responder": user.username}
+        elif role in ROLE_FIELDS:
+            old = getattr(locked, role)
+            if old == user:
+                return locked
+            setattr(locked, role, user)
+            locked.save(update_fields=[role])
+            label = ROLE_FIELDS[role]
+            body = (
+                f"{who} made {user.display_name} {label.lower()}"
+                if user
+                else f"{who} removed the {label.lower()}"
+            )
+            before = {role: old.username if old else None}
+            after = {role: user.username if user else None}
+        else:
+            raise IncidentError(f"Unknown role {role!r}.")
+        timeline_event_add(
+            incident=locked,
+            kind=EventKind.ROLE,
+            author=by,
+            body=body,
+            data={"role": role, "user": user.username if user else None},
+        )
+        audit_record(actor=by, action="incident.role", obj=locked, before=before, after=after)
+    return locked

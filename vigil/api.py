@@ -1,0 +1,60 @@
+"""Vigil's JSON API (/api/v1/), with its OpenAPI document at /api/v1/openapi.json.
+
+Authentication: `Authorization: Bearer <personal API token>` (created on the profile page).
+Each app contributes a Router from its own api.py; the permission rules are vigil.access's.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBearer
+
+from accounts.tokens import api_token_authenticate
+
+
+class ApiTokenAuth(HttpBearer):
+    def authenticate(self, request, token):
+        user = api_token_authenticate(token)
+        if user is None:
+            return None
+        request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Vigil API",
+    version="1",
+    urls_namespace="api",
+    auth=ApiTokenAuth(),
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request, exc):
+    return api.create_response(
+        request,
+        {"detail": "A valid API token is required (Authorization: Bearer …)."},
+        status=401,
+    )
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return api.create_response(request, {"detail": "Not found."}, status=404)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request, exc):
+    return api.create_response(
+        request, {"detail": "Invalid request.", "errors": exc.errors}, status=400
+    )
+
+
+api.add_router("/incidents", "incidents.api.router")
