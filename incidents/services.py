@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from incidents import signals
 from incidents.models import (
     EventKind,
     Incident,
@@ -200,6 +201,7 @@ def incident_declare(
                 "is_private": is_private,
             },
         )
+        signals.incident_declared.send(sender=Incident, incident=incident, by=by)
     return incident
 
 
@@ -227,6 +229,9 @@ def incident_change_status(*, incident, status, by, at=None) -> Incident:
             obj=incident,
             before={"status": old},
             after={"status": new},
+        )
+        signals.incident_status_changed.send(
+            sender=Incident, incident=incident, old=old, new=new, by=by
         )
     return incident
 
@@ -258,6 +263,9 @@ def incident_change_severity(*, incident, severity, by) -> Incident:
             obj=locked,
             before={"severity": old.name},
             after={"severity": severity.name},
+        )
+        signals.incident_severity_changed.send(
+            sender=Incident, incident=locked, old=old, new=severity, by=by
         )
     incident.severity = severity
     return locked
