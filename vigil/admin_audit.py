@@ -25,3 +25,8 @@ class AuditedAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         audit_record(actor=request.user, action="admin.delete", obj=obj, before=_snapshot(obj))
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            audit_record(actor=request.user, action="admin.delete", obj=obj, before=_snapshot(obj))
+        super().delete_queryset(request, queryset)
