@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiToken, LoginFailure, User
+from vigil.admin_audit import AuditedAdmin
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
     fieldsets = (*BaseUserAdmin.fieldsets, ("Vigil", {"fields": ("time_zone", "phone")}))
     list_display = ["username", "email", "first_name", "last_name", "time_zone", "is_staff"]
 

@@ -162,3 +162,39 @@ def test_seed_demo_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError):
         call_command("seed_demo")
     assert not User.objects.filter(username="alex").exists()
+
+
+def test_admin_changes_are_audited_without_secrets(client):
+    admin = UserFactory(is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:oncall_team_add"),
+        {
+            "name": "Payments",
+            "slug": "payments",
+            "time_zone": "UTC",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(action="admin.add", object_type="oncall.team")
+    assert entry.after["name"] == "Payments"
+
+    target = UserFactory(username="jordan")
+    client.post(
+        reverse("admin:accounts_user_change", args=[target.pk]),
+        {
+            "username": "jordan",
+            "first_name": "Jordan",
+            "last_name": "",
+            "email": "",
+            "time_zone": "UTC",
+            "phone": "",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    entry = AuditEntry.objects.get(action="admin.change", object_type="accounts.user")
+    assert "password" not in entry.before and "password" not in entry.after

@@ -5,9 +5,12 @@ from django.forms.models import model_to_dict
 
 from audit.services import audit_record
 
+# Never copied into the audit trail.
+SECRET_FIELDS = {"password", "token_hash", "token", "secret"}
+
 
 def _snapshot(obj):
-    return {k: str(v) for k, v in model_to_dict(obj).items()}
+    return {k: str(v) for k, v in model_to_dict(obj).items() if k not in SECRET_FIELDS}
 
 
 class AuditedAdmin(admin.ModelAdmin):
