@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from celery.schedules import schedule as every
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "oncall",
     "incidents",
     "checks",
+    "runbooks",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +223,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "checks.tasks.beat_heartbeat", "schedule": every(10.0)},
+    "runbooks-review-digest": {
+        "task": "runbooks.tasks.send_review_digest",
+        "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
+    },
 }
 # /health reports the beat as down when its last tick is older than this.
 HEALTH_BEAT_MAX_AGE = timedelta(seconds=env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=120))
