@@ -262,3 +262,123 @@ class TimelineEventRevision(models.Model):
 
     def __str__(self):
         return f"Earlier text of event {self.event_id}"
+
+
+class ChecklistPhase(models.TextChoices):
+    DETECTION = "detection", "Detection"
+    MITIGATION = "mitigation", "Mitigation"
+    COMMUNICATION = "communication", "Communication"
+    RESOLUTION = "resolution", "Resolution"
+    FOLLOW_UP = "follow_up", "Follow-up"
+
+
+# The seed's "Incident Response Checklist": (phase, window as written, target, items).
+# A target is (anchor field, minutes after it) or None for phases without a deadline.
+RESPONSE_CHECKLIST = [
+    (
+        ChecklistPhase.DETECTION,
+        "0-5 minutes",
+        ("declared_at", 5),
+        [
+            "Alert received and acknowledged",
+            "Severity assessed (SEV1-4)",
+            "Dashboard opened",
+            "Recent changes checked",
+        ],
+    ),
+    (
+        ChecklistPhase.MITIGATION,
+        "5-15 minutes",
+        ("declared_at", 15),
+        [
+            "Obvious fix attempted (rollback, scale, etc.)",
+            "Mitigation confirmed working",
+            "OR escalation triggered",
+        ],
+    ),
+    (
+        ChecklistPhase.COMMUNICATION,
+        "continuous",
+        None,
+        [
+            "Status page updated",
+            "Incident channel created/updated",
+            "Stakeholders notified",
+            "Regular updates posted (every 15-30 min)",
+        ],
+    ),
+    (
+        ChecklistPhase.RESOLUTION,
+        "variable",
+        None,
+        [
+            "Root cause identified",
+            "Permanent fix deployed",
+            "Monitoring confirms resolution",
+            "Incident declared resolved",
+        ],
+    ),
+    (
+        ChecklistPhase.FOLLOW_UP,
+        "24-48 hours",
+        ("resolved_at", 48 * 60),
+        [
+            "Postmortem scheduled",
+            "Action items created",
+            "Runbooks updated",
+            "Lessons shared with team",
+        ],
+    ),
+]
+PHASE_WINDOW = {phase: window for phase, window, _, _ in RESPONSE_CHECKLIST}
+PHASE_TARGET = {phase: target for phase, _, target, _ in RESPONSE_CHECKLIST}
+PHASE_ORDER = {phase: i for i, (phase, _, _, _) in enumerate(RESPONSE_CHECKLIST)}
+
+
+class ChecklistItem(models.Model):
+    """One line of an incident's response checklist, ticked by a person at a time."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checklist")
+    phase = models.CharField(max_length=16, choices=ChecklistPhase.choices)
+    position = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=200)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["incident", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "position"], name="one_checklist_item_per_position"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.text} (#{self.incident_id})"
+
+    @property
+    def team_id(self):
+        return self.incident.team_id
+
+    @property
+    def is_private(self):
+        return self.incident.is_private
+
+    @property
+    def is_done(self):
+        return self.done_at is not None
+
+    def phase_due_at(self, incident=None):
+        """When this item's phase should be complete, or None if it has no deadline."""
+        incident = incident or self.incident
+        target = PHASE_TARGET[ChecklistPhase(self.phase)]
+        if target is None:
+            return None
+        anchor = getattr(incident, target[0])
+        return anchor + timedelta(minutes=target[1]) if anchor else None

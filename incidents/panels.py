@@ -6,7 +6,11 @@ An app registers a panel in its AppConfig.ready():
     register_panel("runbooks", template="runbooks/incident_panel.html",
                    context=lambda *, incident, user: {...}, order=10)
 
-The incident page renders every registered panel in order. A context function must run a
+The incident page renders every registered panel in order. A panel's template is rendered
+with the request and a context made of the dict its context function returned (each key is a
+template variable, e.g. `{{ postmortem }}`), plus `ctx` (that same dict, for templates that
+prefer `{{ ctx.postmortem }}`) and `incident`. The template draws its own box (a
+`<section class="card">` with a heading). A context function must run a
 fixed number of queries, whatever the incident's size (the page's query count is asserted).
 """
 

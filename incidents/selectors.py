@@ -1,5 +1,42 @@
-from incidents.models import Incident, Status
-from vigil.access import visible_filter
+"""Reads that feed the incident pages. Each declares its own joins so a page's query count
+stays the same however many incidents or events there are."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
+from django.utils import timezone
+
+from accounts.models import User
+from incidents.models import (
+    PHASE_ORDER,
+    PHASE_WINDOW,
+    ChecklistItem,
+    ChecklistPhase,
+    EventKind,
+    Incident,
+    Severity,
+    Status,
+    TimelineEvent,
+    TimelineEventRevision,
+)
+from oncall.models import ROLE_RANK, Role, Team
+from vigil.access import team_roles, visible_filter
+
+TIMELINE_PAGE = 200
+TIMELINE_FILTERS = {
+    "all": ("All", Q()),
+    "key": ("Key events", Q(pinned=True)),
+    "notes": ("Notes", Q(kind=EventKind.NOTE)),
+    "automatic": ("Automatic", ~Q(kind=EventKind.NOTE)),
+}
+LIST_SORTS = {
+    "open": ("Open first", ["_closed", "severity__level", "-declared_at", "-id"]),
+    "newest": ("Newest first", ["-declared_at", "-id"]),
+    "oldest": ("Oldest first", ["declared_at", "id"]),
+    "severity": ("Most severe first", ["severity__level", "-declared_at", "-id"]),
+    "title": ("Title", ["title", "id"]),
+}
 
 
 def incident_list_open_for_user(*, user):
@@ -8,4 +45,196 @@ def incident_list_open_for_user(*, user):
         .exclude(status=Status.RESOLVED)
         .select_related("severity", "team", "commander")
         .order_by("severity__level", "-declared_at")
+    )
+
+
+def incident_list_for_user(*, user, status="", severity="", team="", text="", sort="open"):
+    """Incidents the user may see, filtered and sorted for the list page."""
+    qs = Incident.objects.filter(visible_filter(user)).select_related(
+        "severity", "team", "commander"
+    )
+    if status == "open":
+        qs = qs.exclude(status=Status.RESOLVED)
+    elif status in Status.values:
+        qs = qs.filter(status=status)
+    if severity:
+        qs = qs.filter(severity__name=severity)
+    if team:
+        qs = qs.filter(team__slug=team)
+    if text:
+        qs = qs.filter(Q(title__icontains=text) | Q(summary__icontains=text))
+    qs = qs.annotate(
+        _closed=Case(
+            When(status=Status.RESOLVED, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    )
+    return qs.order_by(*LIST_SORTS.get(sort, LIST_SORTS["open"])[1])
+
+
+def severities():
+    return list(Severity.objects.all())
+
+
+def teams_for_filter():
+    return list(Team.objects.only("pk", "name", "slug"))
+
+
+def teams_user_may_declare_in(*, user):
+    """Teams where the user is at least a responder (every team for Vigil admins)."""
+    if user.is_superuser:
+        return Team.objects.all()
+    ids = [
+        team_id
+        for team_id, role in team_roles(user).items()
+        if ROLE_RANK[role] >= ROLE_RANK[Role.RESPONDER]
+    ]
+    return Team.objects.filter(pk__in=ids)
+
+
+def incident_for_page():
+    """The queryset an incident page loads its incident from (pass to get_object_for_user)."""
+    return Incident.objects.select_related(
+        "severity", "team", "commander", "comms_lead", "scribe", "declared_by"
+    ).prefetch_related(Prefetch("responders", queryset=User.objects.order_by("username")))
+
+
+def _events_base(incident_id):
+    return (
+        TimelineEvent.objects.filter(incident_id=incident_id)
+        .select_related("author")
+        .prefetch_related(
+            Prefetch(
+                "revisions",
+                queryset=TimelineEventRevision.objects.select_related("replaced_by"),
+            )
+        )
+    )
+
+
+@dataclass
+class TimelinePage:
+    events: list
+    has_older: bool
+    oldest: TimelineEvent | None = None
+    filter: str = "all"
+
+
+def timeline_page(*, incident, filter="all", before: TimelineEvent | None = None):
+    """The latest TIMELINE_PAGE visible events (newest first), or those older than `before`."""
+    _, condition = TIMELINE_FILTERS.get(filter, TIMELINE_FILTERS["all"])
+    qs = _events_base(incident.pk).filter(condition, deleted_at__isnull=True)
+    if before is not None:
+        qs = qs.filter(
+            Q(occurred_at__lt=before.occurred_at)
+            | Q(occurred_at=before.occurred_at, id__lt=before.id)
+        )
+    rows = list(qs.order_by("-occurred_at", "-id")[: TIMELINE_PAGE + 1])
+    has_older = len(rows) > TIMELINE_PAGE
+    rows = rows[:TIMELINE_PAGE]
+    return TimelinePage(
+        events=rows,
+        has_older=has_older,
+        oldest=rows[-1] if rows else None,
+        filter=filter if filter in TIMELINE_FILTERS else "all",
+    )
+
+
+def timeline_changes_after(*, incident_id, after: int, limit: int = 100):
+    """Events created or changed after the stream position `after` (deleted ones included)."""
+    return list(_events_base(incident_id).filter(seq__gt=after).order_by("seq")[:limit])
+
+
+def timeline_for_export(*, incident):
+    return list(
+        TimelineEvent.objects.filter(incident=incident, deleted_at__isnull=True)
+        .select_related("author")
+        .order_by("occurred_at", "id")
+    )
+
+
+@dataclass
+class ChecklistPhaseView:
+    phase: str
+    label: str
+    window: str
+    due_at: datetime | None
+    items: list = field(default_factory=list)
+
+    @property
+    def open_items(self):
+        return [i for i in self.items if not i.is_done]
+
+    @property
+    def is_late(self):
+        return bool(self.due_at and self.open_items and timezone.now() > self.due_at)
+
+    @property
+    def is_complete(self):
+        return not self.open_items
+
+
+def checklist_for_incident(*, incident):
+    items = list(
+        ChecklistItem.objects.filter(incident_id=incident.pk)
+        .select_related("done_by")
+        .order_by("position")
+    )
+    phases: dict[str, ChecklistPhaseView] = {}
+    for item in items:
+        item.incident = incident  # already loaded; saves a query per item
+        view = phases.get(item.phase)
+        if view is None:
+            phase = ChecklistPhase(item.phase)
+            view = phases[item.phase] = ChecklistPhaseView(
+                phase=item.phase,
+                label=phase.label,
+                window=PHASE_WINDOW[phase],
+                due_at=item.phase_due_at(incident),
+            )
+        view.items.append(item)
+    return sorted(phases.values(), key=lambda v: PHASE_ORDER[ChecklistPhase(v.phase)])
+
+
+@dataclass
+class StatusUpdateDue:
+    cadence_minutes: int | None
+    last_at: datetime | None
+    due_at: datetime | None
+
+    @property
+    def is_overdue(self):
+        return bool(self.due_at and timezone.now() > self.due_at)
+
+
+def status_update_due(*, incident):
+    """When the next status update is due under the severity's cadence (None when none is)."""
+    last = (
+        TimelineEvent.objects.filter(
+            incident_id=incident.pk, kind=EventKind.COMMS, deleted_at__isnull=True
+        )
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    cadence = incident.severity.update_cadence
+    due = None
+    if cadence and incident.is_open:
+        due = (last or incident.declared_at) + cadence
+    return StatusUpdateDue(
+        cadence_minutes=incident.severity.update_cadence_minutes, last_at=last, due_at=due
+    )
+
+
+def people_for_roles(*, incident):
+    """Members of the incident's team who can hold a role (responder or above)."""
+    return (
+        User.objects.filter(
+            memberships__team_id=incident.team_id,
+            memberships__role__in=[Role.RESPONDER, Role.MANAGER, Role.ADMIN],
+            is_active=True,
+        )
+        .order_by("username")
+        .distinct()
     )

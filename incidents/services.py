@@ -7,6 +7,8 @@ from django.utils import timezone
 from audit.services import audit_record
 from incidents import signals
 from incidents.models import (
+    RESPONSE_CHECKLIST,
+    ChecklistItem,
     EventKind,
     Incident,
     Severity,
@@ -181,6 +183,7 @@ def incident_declare(
             is_private=is_private,
             affected_services=affected_services or [],
         )
+        checklist_create(incident=incident)
         who = by.display_name if by else "Vigil"
         timeline_event_add(
             incident=incident,
@@ -309,3 +312,64 @@ def incident_assign_role(*, incident, role, user, by) -> Incident:
         )
         audit_record(actor=by, action="incident.role", obj=locked, before=before, after=after)
     return locked
+
+
+def checklist_create(*, incident) -> None:
+    """Give an incident the seed's response checklist. Safe to call again: it adds nothing."""
+    rows = []
+    position = 0
+    for phase, _, _, items in RESPONSE_CHECKLIST:
+        for text in items:
+            position += 1
+            rows.append(
+                ChecklistItem(incident_id=incident.pk, phase=phase, position=position, text=text)
+            )
+    ChecklistItem.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def checklist_item_set_done(*, item, done: bool, by) -> ChecklistItem:
+    """Tick (or untick) a checklist item; who and when go to the timeline."""
+    with transaction.atomic():
+        item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+        if item.is_done == done:
+            return item
+        before = {"done_at": item.done_at.isoformat() if item.done_at else None}
+        now = timezone.now()
+        item.done_at, item.done_by = (now, by) if done else (None, None)
+        item.save(update_fields=["done_at", "done_by"])
+        who = by.display_name if by else "Vigil"
+        phase = item.get_phase_display()
+        body = (
+            f'{who} ticked "{item.text}" ({phase})'
+            if done
+            else f'{who} unticked "{item.text}" ({phase})'
+        )
+        timeline_event_add(
+            incident=item.incident,
+            kind=EventKind.CHECKLIST,
+            author=by,
+            body=body,
+            occurred_at=now,
+            data={"item": item.pk, "phase": item.phase, "text": item.text, "done": done},
+        )
+        audit_record(
+            actor=by,
+            action="checklist.tick" if done else "checklist.untick",
+            obj=item,
+            before=before,
+            after={"done_at": item.done_at.isoformat() if item.done_at else None},
+        )
+    return item
+
+
+def status_update_post(*, incident, body, by) -> TimelineEvent:
+    """A status update for stakeholders (the severity's cadence says when the next is due)."""
+    body = (body or "").strip()
+    if not body:
+        raise IncidentError("A status update needs some text.")
+    with transaction.atomic():
+        event = timeline_event_add(
+            incident=incident, kind=EventKind.COMMS, body=body, author=by, pinned=False
+        )
+        audit_record(actor=by, action="incident.status_update", obj=event, after={"body": body})
+    return event

@@ -1,24 +1,559 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Incident pages: the list, declaring, the incident page with its live timeline, its actions.
 
-from incidents.models import Incident
-from incidents.selectors import incident_list_open_for_user
-from vigil.access import get_object_for_user
+Each action view loads the incident through get_object_for_user first, calls one service and
+answers either a redirect (no JavaScript) or, for HTMX, the changed part of the page plus the
+timeline events written meanwhile (the browser files them into the timeline by their seq).
+"""
+
+import asyncio
+import time
+from datetime import UTC
+
+import structlog
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from incidents import services
+from incidents.forms import (
+    ROLE_CHOICES,
+    TIMELINE_FILTER_CHOICES,
+    DeclareIncidentForm,
+    IncidentFilterForm,
+    NoteEditForm,
+    NoteForm,
+    RoleForm,
+    SeverityForm,
+    StatusChangeForm,
+    StatusUpdateForm,
+)
+from incidents.models import (
+    ALLOWED_TRANSITIONS,
+    ChecklistItem,
+    EventKind,
+    Incident,
+    Status,
+    TimelineEvent,
+)
+from incidents.panels import panels_for
+from incidents.selectors import (
+    checklist_for_incident,
+    incident_for_page,
+    incident_list_for_user,
+    people_for_roles,
+    severities,
+    status_update_due,
+    teams_for_filter,
+    teams_user_may_declare_in,
+    timeline_changes_after,
+    timeline_for_export,
+    timeline_page,
+)
+from incidents.services import IncidentError
+from oncall.models import ROLE_RANK, Role
+from vigil.access import CHANGE, can, get_object_for_user, team_roles
+
+log = structlog.get_logger(__name__)
+
+LIST_PAGE_SIZE = 25
+PAGE_PARTS = {"header", "checklist", "status_update"}
+# The live stream: how often it looks for changes, how often it proves it is alive, and how
+# long one connection lives before the browser reconnects (and picks up where it left off).
+STREAM_POLL_SECONDS = 0.3
+STREAM_KEEPALIVE_SECONDS = 15
+STREAM_LIFETIME_SECONDS = 300
+STREAM_RETRY_MS = 1000
+
+
+def _is_partial(request):
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _may_declare(user):
+    if user.is_superuser:
+        return True
+    return any(ROLE_RANK[r] >= ROLE_RANK[Role.RESPONDER] for r in team_roles(user).values())
+
+
+# --- list and declare -------------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def incident_list(request):
+    sevs, teams = severities(), teams_for_filter()
+    form = IncidentFilterForm(request.GET, severities=sevs, teams=teams)
+    filters = form.filters()
+    page = Paginator(incident_list_for_user(user=request.user, **filters), LIST_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "incidents/list.html#results" if _is_partial(request) else "incidents/list.html"
+    response = render(
+        request,
+        template,
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "may_declare": _may_declare(request.user),
+        },
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def incident_declare(request):
+    teams = teams_user_may_declare_in(user=request.user)
+    form = DeclareIncidentForm(request.POST or None, teams=teams)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                incident = services.incident_declare(
+                    title=form.cleaned_data["title"],
+                    severity=form.cleaned_data["severity"],
+                    team=form.cleaned_data["team"],
+                    by=request.user,
+                )
+            except IncidentError as exc:
+                form.add_error(None, str(exc))
+            else:
+                log.info("incident.declared", incident_id=incident.pk)
+                messages.success(request, f"Incident declared: {incident.title}")
+                if request.htmx:
+                    return HttpResponseClientRedirect(incident.get_absolute_url())
+                return redirect(incident)
+        status = 400
     return render(
         request,
-        "incidents/list.html",
-        {"incidents": incident_list_open_for_user(user=request.user)},
+        "incidents/declare.html",
+        {"form": form, "has_teams": teams.exists()},
+        status=status,
+    )
+
+
+# --- the incident page --------------------------------------------------------------------------
+
+
+STATUS_VERBS = {
+    Status.ACKNOWLEDGED: "Acknowledge",
+    Status.MITIGATED: "Mitigate",
+    Status.RESOLVED: "Resolve",
+}
+
+
+def _next_statuses(incident):
+    allowed = ALLOWED_TRANSITIONS[Status(incident.status)]
+    return [(s.value, STATUS_VERBS[s]) for s in Status if s in allowed]
+
+
+def _page_context(request, incident, *, timeline_filter="all", before=None, with_timeline=True):
+    can_change = can(request.user, CHANGE, incident)
+    checklist = checklist_for_incident(incident=incident)
+    if not checklist:
+        # Incidents made before the checklist existed (or outside incident_declare) get one.
+        services.checklist_create(incident=incident)
+        checklist = checklist_for_incident(incident=incident)
+    context = {
+        "incident": incident,
+        "can_change": can_change,
+        "next_statuses": _next_statuses(incident),
+        "checklist": checklist,
+        "status_update": status_update_due(incident=incident),
+        "people": list(people_for_roles(incident=incident)) if can_change else [],
+        "severities": severities() if can_change else [],
+        "role_choices": ROLE_CHOICES,
+        "timeline_filters": TIMELINE_FILTER_CHOICES,
+        "note_form": NoteForm(),
+        "status_update_form": StatusUpdateForm(),
+        "csrf_token": get_token(request),
+    }
+    if with_timeline:
+        context["timeline"] = timeline_page(
+            incident=incident, filter=timeline_filter, before=before
+        )
+        context["panels"] = [
+            render_to_string(
+                panel["template"],
+                {**panel["context"], "ctx": panel["context"], "incident": incident},
+                request,
+            )
+            for panel in panels_for(incident=incident, user=request.user)
+        ]
+    return context
+
+
+def _render_page(request, incident, *, status=200, template="incidents/detail.html", **kwargs):
+    response = render(request, template, _page_context(request, incident, **kwargs), status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def incident_detail(request, pk):
+    incident = get_object_for_user(request.user, incident_for_page(), pk=pk)
+    part = request.GET.get("part", "")
+    if part in PAGE_PARTS and _is_partial(request):
+        return _render_page(
+            request, incident, template=f"incidents/detail.html#{part}", with_timeline=False
+        )
+    timeline_filter = request.GET.get("filter", "all")
+    before = None
+    if request.GET.get("before", "").isdigit():
+        before = get_object_or_404(TimelineEvent, incident=incident, pk=int(request.GET["before"]))
+    template = "incidents/detail.html"
+    if _is_partial(request):
+        template = "incidents/detail.html#older" if before else "incidents/detail.html#timeline"
+    return _render_page(
+        request, incident, template=template, timeline_filter=timeline_filter, before=before
     )
 
 
 @login_required
-def incident_detail(request, pk):
-    incident = get_object_for_user(
-        request.user, Incident.objects.select_related("severity", "team"), pk=pk
+@require_GET
+def event_detail(request, pk, event_pk):
+    incident = get_object_for_user(request.user, Incident.objects.all(), pk=pk)
+    event = get_object_or_404(
+        TimelineEvent.objects.select_related("author").prefetch_related("revisions"),
+        incident=incident,
+        pk=event_pk,
     )
-    events = incident.events.filter(deleted_at__isnull=True).select_related("author")
-    return render(request, "incidents/detail.html", {"incident": incident, "events": events})
+    if not _is_partial(request):
+        return redirect(f"{incident.get_absolute_url()}#event-{event.pk}")
+    return render(
+        request,
+        "incidents/_event.html",
+        {"event": event, "incident": incident, "can_change": can(request.user, CHANGE, incident)},
+    )
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def _incident_for_change(request, pk):
+    return get_object_for_user(request.user, incident_for_page(), action=CHANGE, pk=pk)
+
+
+def _events_html(request, incident, since_seq, *, oob):
+    events = timeline_changes_after(incident_id=incident.pk, after=since_seq)
+    return render_to_string(
+        "incidents/_events.html",
+        {"events": events, "incident": incident, "can_change": True, "oob": oob},
+        request,
+    )
+
+
+def _done(request, incident, since_seq, *, part=None, message=None):
+    """A successful action: back to the page, or (HTMX) the changed part plus new events."""
+    if message:
+        messages.success(request, message)
+    if not request.htmx:
+        return redirect(incident)
+    incident = incident_for_page().get(pk=incident.pk)
+    html = ""
+    if part:
+        html = render_to_string(
+            f"incidents/detail.html#{part}",
+            _page_context(request, incident, with_timeline=False),
+            request,
+        )
+    html += _events_html(request, incident, since_seq, oob=bool(part))
+    return HttpResponse(html)
+
+
+def _refuse(request, incident, message, *, status=400):
+    """A refused action: a clear message and a 4xx; nothing was changed."""
+    log.info("incident.action_refused", incident_id=incident.pk, reason=message)
+    messages.error(request, message)
+    if request.htmx:
+        response = render(request, "includes/messages.html", status=status)
+        response["HX-Retarget"] = "#messages"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    return _render_page(request, incident, status=status)
+
+
+def _form_errors(form):
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+@login_required
+@require_POST
+def incident_status(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = StatusChangeForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.incident_change_status(
+            incident=incident, status=form.cleaned_data["status"], by=request.user
+        )
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc), status=409)
+    label = Status(form.cleaned_data["status"]).label.lower()
+    return _done(request, incident, since, part="header", message=f"Incident {label}.")
+
+
+@login_required
+@require_POST
+def incident_severity(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = SeverityForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.incident_change_severity(
+            incident=incident, severity=form.cleaned_data["severity"], by=request.user
+        )
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc), status=409)
+    return _done(
+        request,
+        incident,
+        since,
+        part="header",
+        message=f"Severity is now {form.cleaned_data['severity'].name}.",
+    )
+
+
+@login_required
+@require_POST
+def incident_role(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = RoleForm(request.POST, people=people_for_roles(incident=incident))
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.incident_assign_role(
+            incident=incident,
+            role=form.cleaned_data["role"],
+            user=form.cleaned_data["person"],
+            by=request.user,
+        )
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc))
+    return _done(request, incident, since, part="header", message="Roles updated.")
+
+
+@login_required
+@require_POST
+def note_add(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.timeline_note_add(
+            incident=incident,
+            body=form.cleaned_data["body"],
+            author=request.user,
+            occurred_at=form.cleaned_data["occurred_at"],
+        )
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc))
+    return _done(request, incident, since)
+
+
+@login_required
+@require_POST
+def status_update_add(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = StatusUpdateForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.status_update_post(
+            incident=incident, body=form.cleaned_data["body"], by=request.user
+        )
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc))
+    return _done(request, incident, since, part="status_update", message="Status update posted.")
+
+
+def _event_for_change(request, pk, event_pk):
+    incident = _incident_for_change(request, pk)
+    event = get_object_or_404(TimelineEvent, incident=incident, pk=event_pk)
+    return incident, event
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def note_edit(request, pk, event_pk):
+    incident, event = _event_for_change(request, pk, event_pk)
+    since = incident.timeline_seq
+    if event.kind != EventKind.NOTE or event.deleted_at or event.author_id != request.user.pk:
+        return _refuse(request, incident, "Only the author of a note can edit it.", status=403)
+    form = NoteEditForm(request.POST or None, initial={"body": event.body})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.timeline_note_edit(
+                    event=event, body=form.cleaned_data["body"], by=request.user
+                )
+            except IncidentError as exc:
+                return _refuse(request, incident, str(exc))
+            return _done(request, incident, since)
+        if request.htmx:
+            return _refuse(request, incident, _form_errors(form))
+        status = 400
+    template = "incidents/edit_note.html"
+    if _is_partial(request):
+        template += "#form"
+    return render(
+        request, template, {"incident": incident, "event": event, "form": form}, status=status
+    )
+
+
+@login_required
+@require_POST
+def event_pin(request, pk, event_pk):
+    incident, event = _event_for_change(request, pk, event_pk)
+    since = incident.timeline_seq
+    pinned = request.POST.get("pinned") == "1"
+    try:
+        services.timeline_event_set_pinned(event=event, pinned=pinned, by=request.user)
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc))
+    return _done(request, incident, since)
+
+
+@login_required
+@require_POST
+def note_delete(request, pk, event_pk):
+    incident, event = _event_for_change(request, pk, event_pk)
+    since = incident.timeline_seq
+    try:
+        services.timeline_note_delete(event=event, by=request.user)
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc), status=403)
+    return _done(request, incident, since, message="Note deleted.")
+
+
+@login_required
+@require_POST
+def checklist_tick(request, pk, item_pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    item = get_object_or_404(ChecklistItem, incident=incident, pk=item_pk)
+    done = request.POST.get("done") == "1"
+    services.checklist_item_set_done(item=item, done=done, by=request.user)
+    return _done(request, incident, since, part="checklist")
+
+
+# --- export and live stream ----------------------------------------------------------------------
+
+
+def _markdown_cell(text):
+    return " ".join(text.replace("|", "\\|").split())
+
+
+@login_required
+@require_GET
+def timeline_markdown(request, pk):
+    """The timeline as the postmortem's `| Time | Event |` table, times in UTC."""
+    incident = get_object_for_user(request.user, Incident.objects.all(), pk=pk)
+    lines = ["| Time | Event |", "|------|-------|"]
+    for event in timeline_for_export(incident=incident):
+        at = event.occurred_at.astimezone(UTC)
+        lines.append(f"| {at:%H:%M} | {_markdown_cell(event.body)} |")
+    response = HttpResponse("\n".join(lines) + "\n", content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="incident-{incident.pk}-timeline.md"'
+    return response
+
+
+def _stream_position(request):
+    """Where a stream resumes: the browser's Last-Event-ID, or ?after= on a fresh connect."""
+    candidates = [request.headers.get("Last-Event-ID", ""), request.GET.get("after", "")]
+    return max((int(c) for c in candidates if c.strip().isdigit()), default=0)
+
+
+def _render_changes(*, incident, user, can_change, csrf_token, after):
+    """Rendered SSE messages for events changed after `after`, and the new position."""
+    events = timeline_changes_after(incident_id=incident.pk, after=after)
+    chunks = []
+    with timezone.override(getattr(user, "time_zone", "") or "UTC"):
+        for event in events:
+            html = render_to_string(
+                "incidents/_event.html",
+                {
+                    "event": event,
+                    "incident": incident,
+                    "can_change": can_change,
+                    "user": user,
+                    "csrf_token": csrf_token,
+                    "live": True,
+                },
+            )
+            data = "\n".join(f"data: {line}" for line in html.strip().splitlines())
+            chunks.append(f"id: {event.seq}\nevent: timeline\n{data}\n\n")
+            after = event.seq
+    return "".join(chunks), after
+
+
+def _close_connection():
+    connection.close()
+
+
+async def _event_stream(*, incident, user, can_change, csrf_token, after):
+    started = last_sent = time.monotonic()
+    yield f"retry: {STREAM_RETRY_MS}\n: connected at {after}\n\n"
+    try:
+        while time.monotonic() - started < STREAM_LIFETIME_SECONDS:
+            chunk, after = await sync_to_async(_render_changes)(
+                incident=incident,
+                user=user,
+                can_change=can_change,
+                csrf_token=csrf_token,
+                after=after,
+            )
+            if chunk:
+                yield chunk
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= STREAM_KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+    finally:
+        await sync_to_async(_close_connection)()
+
+
+@login_required
+async def timeline_stream(request, pk):
+    """Server-sent events: every new or changed timeline event, id = its seq."""
+    user = await request.auser()
+    incident = await sync_to_async(get_object_for_user)(user, Incident.objects.all(), pk=pk)
+    can_change = await sync_to_async(can)(user, CHANGE, incident)
+    response = StreamingHttpResponse(
+        _event_stream(
+            incident=incident,
+            user=user,
+            can_change=can_change,
+            csrf_token=get_token(request),
+            after=_stream_position(request),
+        ),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,148 @@
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from incidents.models import Severity, Status
+from incidents.selectors import LIST_SORTS, TIMELINE_FILTERS
+from incidents.services import MAX_NOTE_LENGTH, ROLE_FIELDS
+from oncall.models import Team
+
+
+class DeclareIncidentForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    severity = forms.ModelChoiceField(
+        queryset=Severity.objects.all(),
+        to_field_name="name",
+        empty_label=None,
+        error_messages={"invalid_choice": "Unknown severity: choose SEV1 to SEV4."},
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        to_field_name="slug",
+        error_messages={"invalid_choice": "You cannot declare incidents for that team."},
+    )
+
+    def __init__(self, *args, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self.fields["severity"].initial = "SEV2"
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=MAX_NOTE_LENGTH,
+        strip=True,
+        error_messages={
+            "required": "A note needs some text.",
+            "max_length": f"A note is limited to {MAX_NOTE_LENGTH:,} characters.",
+        },
+    )
+    occurred_at = forms.DateTimeField(
+        label="Happened at (optional)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="For something that happened earlier; in your time zone.",
+    )
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data.get("occurred_at")
+        if value and value > timezone.now() + timedelta(seconds=5):
+            raise forms.ValidationError("A note cannot be dated in the future.")
+        return value
+
+
+class NoteEditForm(forms.Form):
+    body = forms.CharField(
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=MAX_NOTE_LENGTH,
+        error_messages={
+            "required": "A note needs some text.",
+            "max_length": f"A note is limited to {MAX_NOTE_LENGTH:,} characters.",
+        },
+    )
+
+
+class StatusUpdateForm(forms.Form):
+    body = forms.CharField(
+        label="Status update",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=MAX_NOTE_LENGTH,
+        error_messages={
+            "required": "A status update needs some text.",
+            "max_length": f"A status update is limited to {MAX_NOTE_LENGTH:,} characters.",
+        },
+    )
+
+
+class SeverityForm(forms.Form):
+    severity = forms.ModelChoiceField(
+        queryset=Severity.objects.all(),
+        to_field_name="name",
+        error_messages={"invalid_choice": "Unknown severity: choose SEV1 to SEV4."},
+    )
+
+
+ROLE_CHOICES = [*ROLE_FIELDS.items(), ("responder", "Responder")]
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(
+        choices=ROLE_CHOICES, error_messages={"invalid_choice": "Unknown role."}
+    )
+    person = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        to_field_name="username",
+        empty_label="(nobody)",
+        error_messages={"invalid_choice": "That person is not a responder in this team."},
+    )
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = people
+
+
+class StatusChangeForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(s.value, s.label) for s in Status if s != Status.TRIGGERED],
+        error_messages={"invalid_choice": "Unknown status."},
+    )
+
+
+class IncidentFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("open", "Open"), *Status.choices],
+    )
+    severity = forms.ChoiceField(required=False)
+    team = forms.ChoiceField(required=False)
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, label) for k, (label, _) in LIST_SORTS.items()]
+    )
+
+    def __init__(self, *args, severities, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["severity"].choices = [("", "Any severity")] + [
+            (s.name, s.name) for s in severities
+        ]
+        self.fields["team"].choices = [("", "Any team")] + [(t.slug, t.name) for t in teams]
+
+    def filters(self):
+        """Valid filter values; an unknown one is ignored rather than failing the page."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "text": (data.get("q") or "").strip(),
+            "status": data.get("status") or "",
+            "severity": data.get("severity") or "",
+            "team": data.get("team") or "",
+            "sort": data.get("sort") or "open",
+        }
+
+
+TIMELINE_FILTER_CHOICES = [(k, label) for k, (label, _) in TIMELINE_FILTERS.items()]
