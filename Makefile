@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/vigil
 export REDIS_URL_TEST ?= redis://127.0.0.1:6379/0
-SYSTEM_PACKAGES := chromium
+SYSTEM_PACKAGES := chromium prometheus prometheus-alertmanager
 
 .PHONY: install run test lint format system-packages services-up clean
 

@@ -58,3 +58,4 @@ def _invalid(request, exc):
 
 
 api.add_router("/incidents", "incidents.api.router")
+api.add_router("/paging", "paging.api.router")

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "incidents",
     "checks",
     "runbooks",
+    "alerts",
+    "paging",
 ]
 
 MIDDLEWARE = [
@@ -217,12 +219,19 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=90)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "checks.tasks.beat_heartbeat": {"queue": "critical"},
+    "paging.tasks.*": {"queue": "critical"},
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "checks.tasks.beat_heartbeat", "schedule": every(10.0)},
+    # The paging engine: due escalation steps and lost deliveries, every second.
+    "paging-engine-tick": {
+        "task": "paging.tasks.engine_tick",
+        "schedule": every(1.0),
+        "options": {"queue": "critical", "expires": 5},
+    },
     "runbooks-review-digest": {
         "task": "runbooks.tasks.send_review_digest",
         "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
@@ -254,3 +263,20 @@ EMAIL_HOST_PASSWORD = secret("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="vigil@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- paging (paging/) -------------------------------------------------------------------------
+PAGING_HTTP_TIMEOUT = env.float("PAGING_HTTP_TIMEOUT", default=10.0)
+# A delivery still `sending` after this many seconds lost its worker; the tick retries it.
+PAGING_SENDING_TIMEOUT = env.int("PAGING_SENDING_TIMEOUT", default=60)
+# A pending delivery handed to the broker this long ago without a result is handed out again.
+PAGING_REQUEUE_AFTER = env.int("PAGING_REQUEUE_AFTER", default=30)
+PAGING_MAX_ATTEMPTS = env.int("PAGING_MAX_ATTEMPTS", default=8)
+PAGING_BACKOFF_BASE = env.float("PAGING_BACKOFF_BASE", default=2.0)
+PAGING_BACKOFF_MAX = env.float("PAGING_BACKOFF_MAX", default=300.0)
+PAGERDUTY_EVENTS_URL = env.str(
+    "PAGERDUTY_EVENTS_URL", default="https://events.pagerduty.com/v2/enqueue"
+)
+# Generic outgoing webhooks are signed with HMAC-SHA256 under this secret.
+PAGING_WEBHOOK_SECRET = secret("PAGING_WEBHOOK_SECRET", default=SECRET_KEY)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+METRICS_TOKEN = secret("METRICS_TOKEN", default="")

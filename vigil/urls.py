@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from alerts import views as alerts_views
 from checks import views as checks_views
 from vigil import views
 from vigil.api import api
@@ -18,6 +19,9 @@ urlpatterns = [
     path("oncall/", include("oncall.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("postmortems/", views.section, {"section": "postmortems"}, name="postmortems"),
+    path("alerts/", include("alerts.urls")),
+    path("paging/", include("paging.urls")),
+    path("metrics", alerts_views.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,281 @@
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class IntegrationKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager (webhook v4)"
+    GENERIC = "generic", "Generic JSON"
+
+
+class Integration(models.Model):
+    """A webhook alerts come in through. Its token is shown once; only hashes are stored."""
+
+    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="integrations")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=IntegrationKind.choices)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64)
+    # During a rotation the previous token stays valid until previous_valid_until.
+    previous_token_hash = models.CharField(max_length=64, blank=True)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    maintenance_until = models.DateTimeField(
+        null=True, blank=True, help_text="Alerts are stored but page nobody until then."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="integration_name_per_team")
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def webhook_path(self, token: str | None = None) -> str:
+        if token:
+            return reverse("alerts_webhook_token", args=[self.public_id, token])
+        return reverse("alerts_webhook", args=[self.public_id])
+
+    def webhook_url(self, token: str | None = None) -> str:
+        return settings.SITE_URL + self.webhook_path(token)
+
+    def in_maintenance(self, at=None) -> bool:
+        return bool(self.maintenance_until and self.maintenance_until > (at or timezone.now()))
+
+    @property
+    def is_private(self):
+        return False
+
+
+class GroupStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Decision(models.TextChoices):
+    PAGE = "page", "Page the on-call now"
+    PAGE_BUSINESS_HOURS = "page_business_hours", "Page (business hours)"
+    ONCALL_CHANNEL = "oncall_channel", "Post to the on-call channel"
+    ALERTS_CHANNEL = "alerts_channel", "Post to the alerts channel"
+    INCIDENTS_CHANNEL = "incidents_channel", "Post to the incidents channel"
+    SILENCED = "silenced", "Silenced"
+    MAINTENANCE = "maintenance", "Maintenance"
+
+
+class AlertGroup(models.Model):
+    """Alerts that share a group key (Alertmanager groupKey, or a generic dedup_key). At most
+    one open group per key: a database constraint, so concurrent senders cannot split it."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="groups")
+    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="alert_groups")
+    group_key = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=GroupStatus.choices)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=32, blank=True)
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict)
+    silenced = models.BooleanField(default=False)
+    decision = models.CharField(max_length=32, choices=Decision.choices, blank=True)
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alert_groups",
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_alert_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "group_key"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_alert_group_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["team", "status", "-opened_at"])]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("alerts_group_detail", args=[self.pk])
+
+    @property
+    def is_private(self):
+        return False
+
+    @property
+    def runbook_url(self):
+        return self.annotations.get("runbook_url") or self.annotations.get("runbook") or ""
+
+    @property
+    def dashboard_url(self):
+        return self.annotations.get("dashboard_url") or self.annotations.get("dashboard") or ""
+
+
+class Alert(models.Model):
+    group = models.ForeignKey(AlertGroup, on_delete=models.CASCADE, related_name="alerts")
+    fingerprint = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=GroupStatus.choices)
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    generator_url = models.TextField(blank=True)
+    silenced = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "fingerprint"], name="one_alert_per_fingerprint"
+            )
+        ]
+
+    def __str__(self):
+        return self.labels.get("alertname") or self.fingerprint
+
+    @property
+    def name(self):
+        return self.labels.get("alertname") or self.annotations.get("summary") or self.fingerprint
+
+
+class SignedReceipt(models.Model):
+    """Signatures already accepted: a replayed signed request is refused."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    signature = models.CharField(max_length=128)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "signature"], name="signature_once")
+        ]
+
+    def __str__(self):
+        return f"Signed request to integration {self.integration_id}"
+
+
+def default_business_days():
+    return [0, 1, 2, 3, 4]
+
+
+def default_severity_map():
+    return {"critical": "SEV1", "warning": "SEV2", "info": "SEV4"}
+
+
+class TeamRouting(models.Model):
+    """How a team's alerts are routed (the seed's AlertRouter, made configurable)."""
+
+    team = models.OneToOneField("oncall.Team", on_delete=models.CASCADE, related_name="routing")
+    business_days = models.JSONField(
+        default=default_business_days, help_text="Weekdays, Monday = 0."
+    )
+    business_start = models.TimeField(default=time(9, 0))
+    business_end = models.TimeField(default=time(17, 0))
+    severity_map = models.JSONField(
+        default=default_severity_map, help_text="Alert severity label → SEV name."
+    )
+    incidents_webhook_url = models.URLField(blank=True, help_text="#incidents")
+    oncall_webhook_url = models.URLField(blank=True, help_text="#on-call")
+    alerts_webhook_url = models.URLField(blank=True, help_text="#alerts")
+    pagerduty_routing_key = models.CharField(max_length=64, blank=True)
+
+    def __str__(self):
+        return f"Routing for {self.team}"
+
+    @property
+    def is_private(self):
+        return False
+
+
+MATCH_OPS = ("=", "!=", "=~", "!~")
+
+
+def matchers_match(matchers: list[dict], labels: dict) -> bool:
+    """Alertmanager-style matchers: every one must hold. Regexes are anchored."""
+    for m in matchers:
+        value = labels.get(m["name"], "")
+        op = m.get("op", "=")
+        if op == "=" and value != m["value"]:
+            return False
+        if op == "!=" and value == m["value"]:
+            return False
+        if op in ("=~", "!~"):
+            hit = re.fullmatch(m["value"], value) is not None
+            if (op == "=~") != hit:
+                return False
+    return True
+
+
+class RoutingRule(models.Model):
+    """Label matchers that send an integration's alerts to another team (first match wins)."""
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="routing_rules"
+    )
+    position = models.PositiveIntegerField(default=0)
+    matchers = models.JSONField(help_text='[{"name": "service", "op": "=", "value": "db"}]')
+    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["integration", "position", "id"]
+
+    def __str__(self):
+        return f"{self.matchers} → {self.team}"
+
+
+class Silence(models.Model):
+    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="silences")
+    matchers = models.JSONField()
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def __str__(self):
+        return ", ".join(f"{m['name']}{m.get('op', '=')}{m['value']}" for m in self.matchers)
+
+    @property
+    def is_private(self):
+        return False
+
+    def is_active(self, at=None):
+        at = at or timezone.now()
+        return self.starts_at <= at < self.ends_at
+
+    def matches(self, labels: dict) -> bool:
+        return matchers_match(self.matchers, labels)

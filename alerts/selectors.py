@@ -1,0 +1,29 @@
+from alerts.models import AlertGroup, Integration, Silence
+from vigil.access import team_roles
+
+
+def _team_filter(user, qs, prefix=""):
+    if user.is_superuser:
+        return qs
+    return qs.filter(**{f"{prefix}team_id__in": list(team_roles(user))})
+
+
+def group_list_for_user(*, user, status="open"):
+    qs = AlertGroup.objects.select_related("team", "incident", "integration")
+    if status == "open":
+        qs = qs.filter(resolved_at__isnull=True)
+    elif status == "resolved":
+        qs = qs.filter(resolved_at__isnull=False)
+    return _team_filter(user, qs).order_by("-last_alert_at")
+
+
+def integrations_for_user(*, user):
+    return _team_filter(user, Integration.objects.select_related("team"))
+
+
+def silences_for_user(*, user):
+    return _team_filter(user, Silence.objects.select_related("team", "created_by"))[:200]
+
+
+def groups_for_incident(*, incident):
+    return list(incident.alert_groups.order_by("opened_at")[:50])

@@ -1,0 +1,388 @@
+"""Writes for alerts: storing a payload, routing new groups, silences, integrations."""
+
+from collections import defaultdict
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import (
+    Alert,
+    AlertGroup,
+    Decision,
+    GroupStatus,
+    Integration,
+    Silence,
+    TeamRouting,
+    matchers_match,
+    new_token,
+    token_hash,
+)
+from alerts.routing import decide
+from audit.services import audit_record
+from incidents.models import EventKind, Severity
+from incidents.services import incident_declare, timeline_event_add
+
+logger = structlog.get_logger(__name__)
+
+
+class AlertError(ValueError):
+    """A request about alerts that cannot be honoured; the message is shown to the person."""
+
+
+def integration_create(*, team, kind, name, by=None) -> tuple[Integration, str]:
+    """Returns the integration and its token (shown once, only its hash is stored)."""
+    name = (name or "").strip()
+    if not name:
+        raise AlertError("An integration needs a name.")
+    if Integration.objects.filter(team=team, name=name).exists():
+        raise AlertError(f"{team} already has an integration named {name!r}.")
+    token = new_token()
+    with transaction.atomic():
+        integration = Integration.objects.create(
+            team=team, kind=kind, name=name, token_hash=token_hash(token), created_by=by
+        )
+        audit_record(
+            actor=by,
+            action="integration.create",
+            obj=integration,
+            after={"team": team.slug, "kind": kind, "name": name},
+        )
+    return integration, token
+
+
+def integration_rotate_token(*, integration, by=None, overlap_hours=24) -> str:
+    """A new token; the old one stays valid for overlap_hours so senders can switch over."""
+    token = new_token()
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        locked.previous_token_hash = locked.token_hash
+        locked.previous_valid_until = timezone.now() + timezone.timedelta(hours=overlap_hours)
+        locked.token_hash = token_hash(token)
+        locked.save(update_fields=["token_hash", "previous_token_hash", "previous_valid_until"])
+        audit_record(actor=by, action="integration.rotate_token", obj=locked)
+    integration.token_hash = locked.token_hash
+    return token
+
+
+def integration_set_maintenance(*, integration, until, by) -> Integration:
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        before = locked.maintenance_until
+        locked.maintenance_until = until
+        locked.save(update_fields=["maintenance_until"])
+        audit_record(
+            actor=by,
+            action="integration.maintenance",
+            obj=locked,
+            before={"until": before.isoformat() if before else None},
+            after={"until": until.isoformat() if until else None},
+        )
+    return locked
+
+
+def silence_create(*, team, matchers, ends_at, reason, by, starts_at=None) -> Silence:
+    reason = (reason or "").strip()
+    starts_at = starts_at or timezone.now()
+    if not reason:
+        raise AlertError("A silence needs a reason.")
+    if not matchers:
+        raise AlertError("A silence needs at least one label matcher.")
+    if ends_at <= starts_at:
+        raise AlertError("A silence must end after it starts.")
+    with transaction.atomic():
+        silence = Silence.objects.create(
+            team=team,
+            matchers=matchers,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+            created_by=by,
+        )
+        audit_record(
+            actor=by,
+            action="silence.create",
+            obj=silence,
+            after={"matchers": matchers, "ends_at": ends_at.isoformat(), "reason": reason},
+        )
+    return silence
+
+
+def silence_expire(*, silence, by) -> Silence:
+    with transaction.atomic():
+        locked = Silence.objects.select_for_update().get(pk=silence.pk)
+        now = timezone.now()
+        if locked.ends_at > now:
+            before = locked.ends_at
+            locked.ends_at = max(now, locked.starts_at)
+            locked.save(update_fields=["ends_at"])
+            audit_record(
+                actor=by,
+                action="silence.expire",
+                obj=locked,
+                before={"ends_at": before.isoformat()},
+                after={"ends_at": locked.ends_at.isoformat()},
+            )
+    return locked
+
+
+def team_routing(team) -> TeamRouting:
+    routing, _ = TeamRouting.objects.get_or_create(team=team)
+    return routing
+
+
+def _team_for(integration, labels, rules):
+    for rule in rules:
+        if matchers_match(rule.matchers, labels):
+            return rule.team
+    return integration.team
+
+
+def alert_event_data(*, alert, group) -> dict:
+    """The ALERT timeline event's data; runbooks and postmortems read exactly these keys."""
+    return {
+        "alertname": alert.labels.get("alertname", ""),
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "fingerprint": alert.fingerprint,
+        "group_key": group.group_key,
+        "status": alert.status,
+        "runbook_url": alert.annotations.get("runbook_url")
+        or alert.annotations.get("runbook")
+        or "",
+        "dashboard_url": alert.annotations.get("dashboard_url")
+        or alert.annotations.get("dashboard")
+        or "",
+    }
+
+
+def _severity_for(labels, routing, route) -> Severity:
+    sev = (labels.get("sev") or "").strip().upper()
+    if sev:
+        level = sev.removeprefix("SEV")
+        found = Severity.objects.filter(name=f"SEV{level}").first() if level.isdigit() else None
+        if found:
+            return found
+    name = routing.severity_map.get(route.severity) or ("SEV1" if route.severity else "SEV3")
+    return Severity.objects.filter(name=name).first() or Severity.objects.order_by("-level")[0]
+
+
+def ingest(*, integration, alerts, received_at=None) -> dict:
+    """Store one payload in one transaction: upsert the open group per key, insert or update
+    its alerts, route new groups, resolve groups with nothing firing. Idempotent."""
+    now = received_at or timezone.now()
+    by_key = defaultdict(list)
+    for alert in alerts:
+        by_key[alert.group_key].append(alert)
+    summary = {"alerts": len(alerts), "groups": 0, "new_alerts": 0, "resolved_groups": 0}
+    with transaction.atomic():
+        rules = list(integration.routing_rules.select_related("team"))
+        silences_by_team = {}
+        maintenance = integration.in_maintenance(now)
+        # Sorted keys: two payloads touching the same groups lock them in the same order.
+        for key in sorted(by_key):
+            items = by_key[key]
+            summary["groups"] += 1
+            counts = _ingest_group(
+                integration=integration,
+                key=key,
+                items=items,
+                rules=rules,
+                silences_by_team=silences_by_team,
+                maintenance=maintenance,
+                now=now,
+            )
+            summary["new_alerts"] += counts["new"]
+            summary["resolved_groups"] += counts["resolved"]
+    return summary
+
+
+def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenance, now):
+    first = items[0]
+    team = _team_for(integration, first.labels, rules)
+    any_firing = any(a.status == "firing" for a in items)
+    if any_firing:
+        AlertGroup.objects.bulk_create(
+            [
+                AlertGroup(
+                    integration=integration,
+                    team=team,
+                    group_key=key,
+                    status=GroupStatus.FIRING,
+                    title=(
+                        first.labels.get("alertname") or first.annotations.get("summary") or key
+                    )[:300],
+                    severity=first.labels.get("severity", "")[:32],
+                    labels=first.labels,
+                    annotations=first.annotations,
+                    opened_at=now,
+                    last_alert_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    group = (
+        AlertGroup.objects.select_for_update(of=("self",))
+        .select_related("team", "incident")
+        .filter(integration=integration, group_key=key, resolved_at__isnull=True)
+        .first()
+    )
+    if group is None:
+        return {"new": 0, "resolved": 0}  # resolutions for a group already resolved: nothing
+    if group.team_id not in silences_by_team:
+        silences_by_team[group.team_id] = list(
+            Silence.objects.filter(team_id=group.team_id, starts_at__lte=now, ends_at__gt=now)
+        )
+    silences = silences_by_team[group.team_id]
+    # The last word per fingerprint wins within one payload.
+    latest = {a.fingerprint: a for a in items}
+    existing = {
+        a.fingerprint: a for a in Alert.objects.filter(group=group, fingerprint__in=list(latest))
+    }
+    new_rows, changed, newly_firing, newly_resolved = [], [], [], []
+    for fp, item in latest.items():
+        silenced = maintenance or any(s.matches(item.labels) for s in silences)
+        row = existing.get(fp)
+        if row is None:
+            row = Alert(
+                group=group,
+                fingerprint=fp,
+                status=item.status,
+                labels=item.labels,
+                annotations=item.annotations,
+                starts_at=item.starts_at,
+                ends_at=item.ends_at,
+                generator_url=item.generator_url,
+                silenced=silenced,
+                received_at=now,
+                updated_at=now,
+            )
+            new_rows.append(row)
+            (newly_firing if item.status == "firing" else newly_resolved).append(row)
+            continue
+        if (
+            row.status != item.status
+            or row.ends_at != item.ends_at
+            or row.annotations != item.annotations
+        ):
+            if row.status != item.status:
+                (newly_firing if item.status == "firing" else newly_resolved).append(row)
+            row.status, row.ends_at, row.annotations = item.status, item.ends_at, item.annotations
+            row.updated_at = now
+            changed.append(row)
+    if new_rows:
+        Alert.objects.bulk_create(new_rows)
+    if changed:
+        Alert.objects.bulk_update(changed, ["status", "ends_at", "annotations", "updated_at"])
+    if not (new_rows or changed):
+        return {"new": 0, "resolved": 0}
+    group.last_alert_at = now
+    group.save(update_fields=["last_alert_at"])
+
+    loud = [a for a in newly_firing if not a.silenced]
+    if not group.decision or group.decision in (Decision.SILENCED, Decision.MAINTENANCE):
+        if loud:
+            _route_new_group(group=group, alerts=loud, now=now)
+        elif newly_firing:
+            group.silenced = True
+            group.decision = Decision.MAINTENANCE if maintenance else Decision.SILENCED
+            group.save(update_fields=["silenced", "decision"])
+            logger.info("alert_group_silenced", group_id=group.pk, decision=group.decision)
+    elif loud and group.incident_id:
+        timeline_event_add(
+            incident=group.incident,
+            kind=EventKind.ALERT,
+            body=_alert_body(loud[0], len(loud), verb="joined"),
+            data={**alert_event_data(alert=loud[0], group=group), "count": len(loud)},
+        )
+
+    resolved = 0
+    if newly_resolved and not group.alerts.filter(status=GroupStatus.FIRING).exists():
+        _resolve_group(group=group, sample=newly_resolved[0], now=now)
+        resolved = 1
+    return {"new": len(new_rows), "resolved": resolved}
+
+
+def _alert_body(alert, count, *, verb):
+    name = alert.labels.get("alertname") or alert.annotations.get("summary") or alert.fingerprint
+    summary = alert.annotations.get("summary", "")
+    more = f" (+{count - 1} more)" if count > 1 else ""
+    text = f"Alert **{name}** {verb}{more}"
+    return text + (f": {summary}" if summary and summary != name else "")
+
+
+def _route_new_group(*, group, alerts, now):
+    from paging import services as paging
+
+    routing = team_routing(group.team)
+    route = decide(labels=group.labels, routing=routing, time_zone=group.team.time_zone, at=now)
+    group.decision = route.decision
+    group.silenced = False
+    fields = ["decision", "silenced"]
+    logger.info(
+        "alert_routed",
+        group_id=group.pk,
+        alert=group.title,
+        severity=route.severity,
+        decision=route.decision,
+    )
+    if route.opens_incident and group.incident_id is None:
+        severity = _severity_for(group.labels, routing, route)
+        starts = [a.starts_at for a in alerts if a.starts_at and a.starts_at <= now]
+        description = group.annotations.get("description") or group.annotations.get("summary", "")
+        incident = incident_declare(
+            title=f"[{route.severity.upper()}] {group.title}",
+            severity=severity,
+            team=group.team,
+            by=None,
+            summary=description,
+            started_at=min(starts) if starts else None,
+            affected_services=[group.labels["service"]] if group.labels.get("service") else None,
+        )
+        group.incident = incident
+        fields.append("incident")
+    group.save(update_fields=fields)
+    if group.incident_id:
+        timeline_event_add(
+            incident=group.incident,
+            kind=EventKind.ALERT,
+            body=_alert_body(alerts[0], len(alerts), verb="fired"),
+            data={**alert_event_data(alert=alerts[0], group=group), "count": len(alerts)},
+            pinned=True,
+        )
+        timeline_event_add(
+            incident=group.incident,
+            kind=EventKind.ROUTING,
+            body=route.describe(),
+            data={
+                "decision": route.decision,
+                "severity": route.severity,
+                "page": route.page,
+                "channel": route.channel,
+                "business_hours": route.business_hours,
+                "override": route.override,
+                "group_key": group.group_key,
+            },
+        )
+    if route.channel:
+        paging.chat_post(group=group, channel=route.channel, routing=routing, at=now)
+    if route.page and group.incident_id:
+        paging.escalation_start(incident=group.incident, at=now)
+
+
+def _resolve_group(*, group, sample, now):
+    from paging import services as paging
+
+    group.status = GroupStatus.RESOLVED
+    group.resolved_at = now
+    group.save(update_fields=["status", "resolved_at"])
+    logger.info("alert_group_resolved", group_id=group.pk)
+    if group.incident_id:
+        timeline_event_add(
+            incident=group.incident,
+            kind=EventKind.ALERT,
+            body=f"Alert group **{group.title}** resolved: nothing is firing any more",
+            data={**alert_event_data(alert=sample, group=group), "status": "resolved"},
+        )
+        if not group.incident.alert_groups.filter(resolved_at__isnull=True).exists():
+            paging.escalation_alerts_resolved(incident=group.incident, at=now)

@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+
+
+class PagingConfig(AppConfig):
+    name = "paging"
+    verbose_name = "Paging"
+
+    def ready(self):
+        from incidents import signals
+        from incidents.panels import register_panel
+        from paging import services
+        from paging.selectors import delivery_log_for
+
+        signals.incident_status_changed.connect(
+            services.on_incident_status_changed, dispatch_uid="paging_status_changed"
+        )
+        signals.incident_declared.connect(
+            services.on_incident_declared, dispatch_uid="paging_incident_declared"
+        )
+        register_panel(
+            "paging",
+            template="paging/incident_panel.html",
+            context=lambda *, incident, user: delivery_log_for(incident=incident),
+            order=25,
+        )

@@ -1,0 +1,158 @@
+"""Delivering one outbox row: claim it (pending → sending, one row or nothing), send, record
+the attempt, then sent, or pending again with exponential backoff, or failed at the end."""
+
+import hashlib
+import hmac
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from paging.models import (
+    Channel,
+    DeliveryAttempt,
+    DeliveryState,
+    InAppNotification,
+    Notification,
+)
+
+logger = structlog.get_logger(__name__)
+
+
+class DeliveryError(Exception):
+    def __init__(self, message, status_code=None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s … capped, with up to 20 % jitter so retries do not stampede."""
+    base = settings.PAGING_BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    delay = min(base, settings.PAGING_BACKOFF_MAX)
+    return timedelta(seconds=delay * (1 + random.random() * 0.2))
+
+
+def webhook_signature(body: bytes, stamp: int) -> str:
+    secret = settings.PAGING_WEBHOOK_SECRET.encode()
+    return hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def _post_json(url, payload, *, headers=None) -> int:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    all_headers = {"Content-Type": "application/json", "User-Agent": "Vigil"}
+    if headers:
+        all_headers.update(headers(body) if callable(headers) else headers)
+    if not url.startswith(("https://", "http://")):
+        raise DeliveryError("Only http(s) URLs are delivered to.")
+    request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=settings.PAGING_HTTP_TIMEOUT) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"HTTP {exc.code} from {url.split('/')[2]}", exc.code) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise DeliveryError(f"Could not reach {url.split('/')[2]}: {exc}") from exc
+
+
+def _send(notification) -> int | None:
+    payload = notification.payload
+    if notification.channel in (Channel.SLACK, Channel.PAGERDUTY):
+        return _post_json(notification.target, payload)
+    if notification.channel == Channel.WEBHOOK:
+        key = notification.key
+
+        def signed(body):
+            stamp = int(time.time())
+            return {
+                "X-Vigil-Delivery": key,
+                "X-Vigil-Timestamp": str(stamp),
+                "X-Vigil-Signature": f"t={stamp},v1={webhook_signature(body, stamp)}",
+            }
+
+        return _post_json(notification.target, payload, headers=signed)
+    if notification.channel == Channel.EMAIL:
+        try:
+            connection = get_connection(timeout=settings.PAGING_HTTP_TIMEOUT)
+            message = EmailMessage(
+                subject=payload["subject"],
+                body=payload["body"],
+                to=[payload["to"]],
+                connection=connection,
+                headers={"X-Vigil-Delivery": notification.key},
+            )
+            message.send()
+        except (OSError, Exception) as exc:  # noqa: BLE001 — smtplib raises many kinds
+            raise DeliveryError(f"SMTP: {exc}") from exc
+        return None
+    raise DeliveryError(f"Unknown channel {notification.channel}")
+
+
+def deliver(notification_id: int) -> str:
+    now = timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, state=DeliveryState.PENDING, next_attempt_at__lte=now
+    ).update(state=DeliveryState.SENDING, sending_started_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "skipped"
+    notification = Notification.objects.get(pk=notification_id)
+    log = logger.bind(notification_id=notification.pk, channel=notification.channel)
+    if notification.channel == Channel.IN_APP:
+        with transaction.atomic():
+            payload = notification.payload
+            InAppNotification.objects.create(
+                user_id=notification.user_id,
+                incident_id=notification.incident_id,
+                page_id=notification.page_id,
+                title=payload["title"],
+                body=payload.get("body", ""),
+                url=payload.get("url", ""),
+            )
+            DeliveryAttempt.objects.create(
+                notification=notification,
+                number=notification.attempts,
+                started_at=now,
+                finished_at=timezone.now(),
+                ok=True,
+            )
+            Notification.objects.filter(pk=notification.pk, state=DeliveryState.SENDING).update(
+                state=DeliveryState.SENT, sent_at=timezone.now(), last_error=""
+            )
+        return "sent"
+    attempt = DeliveryAttempt.objects.create(
+        notification=notification, number=notification.attempts, started_at=now
+    )
+    try:
+        status = _send(notification)
+    except DeliveryError as exc:
+        attempt.finished_at = timezone.now()
+        attempt.status_code = exc.status_code
+        attempt.error = str(exc)[:2000]
+        attempt.save(update_fields=["finished_at", "status_code", "error"])
+        give_up = notification.attempts >= settings.PAGING_MAX_ATTEMPTS
+        Notification.objects.filter(pk=notification.pk, state=DeliveryState.SENDING).update(
+            state=DeliveryState.FAILED if give_up else DeliveryState.PENDING,
+            next_attempt_at=timezone.now() + backoff(notification.attempts),
+            enqueued_at=None,
+            last_error=str(exc)[:2000],
+        )
+        log.warning(
+            "delivery_failed", error=str(exc), attempts=notification.attempts, give_up=give_up
+        )
+        return "failed" if give_up else "retry"
+    finished = timezone.now()
+    attempt.finished_at, attempt.ok, attempt.status_code = finished, True, status
+    attempt.save(update_fields=["finished_at", "ok", "status_code"])
+    Notification.objects.filter(pk=notification.pk, state=DeliveryState.SENDING).update(
+        state=DeliveryState.SENT, sent_at=finished, last_error=""
+    )
+    log.info("delivered", attempts=notification.attempts)
+    return "sent"

@@ -1,0 +1,160 @@
+"""What each channel's message says. Built when the outbox row is written, so a retry sends
+exactly the same bytes."""
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+ACK_SALT = "vigil.paging.ack-link"
+
+
+def ack_link(page) -> str:
+    token = signing.dumps({"page": page.pk}, salt=ACK_SALT, compress=True)
+    return settings.SITE_URL + reverse("paging_ack_link", args=[token])
+
+
+def incident_url(incident) -> str:
+    return settings.SITE_URL + incident.get_absolute_url()
+
+
+def alert_facts(*, incident=None, group=None) -> dict:
+    """Name, severity, description, value, runbook and dashboard of what paged."""
+    if group is None and incident is not None:
+        group = incident.alert_groups.order_by("opened_at").first()
+    labels = group.labels if group else {}
+    annotations = group.annotations if group else {}
+    severity = labels.get("severity") or (incident.severity.name if incident else "")
+    return {
+        "name": (group.title if group else incident.title),
+        "severity": severity,
+        "description": annotations.get("description")
+        or annotations.get("summary")
+        or (incident.summary if incident else "")
+        or "",
+        "value": annotations.get("value") or labels.get("value") or "n/a",
+        "runbook_url": group.runbook_url if group else "",
+        "dashboard_url": group.dashboard_url if group else "",
+        "incident_title": incident.title if incident else (group.title if group else ""),
+        "incident_url": incident_url(incident) if incident else "",
+    }
+
+
+def _button(text, url, style=None):
+    button = {"type": "button", "text": {"type": "plain_text", "text": text}, "url": url}
+    if style:
+        button["style"] = style
+    return button
+
+
+def slack_message(facts: dict, *, ack_url: str = "", channel: str = "") -> dict:
+    """The seed's Block Kit message: header, description, severity and value fields,
+    Runbook and Dashboard buttons, plus Acknowledge (pages) and the incident link."""
+    buttons = []
+    if facts["runbook_url"]:
+        buttons.append(_button("Runbook", facts["runbook_url"]))
+    if facts["dashboard_url"]:
+        buttons.append(_button("Dashboard", facts["dashboard_url"]))
+    if ack_url:
+        buttons.append(_button("Acknowledge", ack_url, style="primary"))
+    if facts["incident_url"]:
+        buttons.append(_button("Open incident", facts["incident_url"]))
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"🚨 {facts['name']}"[:150]}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": (facts["description"] or facts["name"])[:3000]},
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Severity:*\n{facts['severity']}"},
+                {"type": "mrkdwn", "text": f"*Value:*\n{facts['value']}"},
+            ],
+        },
+    ]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    message = {"text": f"[{facts['severity'].upper()}] {facts['name']}", "blocks": blocks}
+    if channel:
+        message["channel"] = channel
+    return message
+
+
+def email_message(facts: dict, *, to: str, ack_url: str) -> dict:
+    lines = [
+        f"{facts['incident_title']}",
+        "",
+        facts["description"],
+        "",
+        f"Severity: {facts['severity']}",
+        f"Value: {facts['value']}",
+    ]
+    if facts["runbook_url"]:
+        lines.append(f"Runbook: {facts['runbook_url']}")
+    if facts["dashboard_url"]:
+        lines.append(f"Dashboard: {facts['dashboard_url']}")
+    lines += [
+        "",
+        f"Acknowledge (one tap, single use): {ack_url}",
+        f"Incident: {facts['incident_url']}",
+    ]
+    return {
+        "to": to,
+        "subject": f"[{facts['severity'].upper()}] {facts['name']}"[:200],
+        "body": "\n".join(lines),
+    }
+
+
+PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+
+
+def pagerduty_event(facts: dict, *, routing_key: str, action: str, dedup_key: str) -> dict:
+    event = {"routing_key": routing_key, "event_action": action, "dedup_key": dedup_key}
+    if action == "trigger":
+        event["payload"] = {
+            "summary": f"[{facts['severity'].upper()}] {facts['name']}"[:1024],
+            "source": "vigil",
+            "severity": PD_SEVERITY.get(facts["severity"].lower(), "error"),
+            "custom_details": {
+                "description": facts["description"],
+                "runbook": facts["runbook_url"],
+                "dashboard": facts["dashboard_url"],
+                "value": facts["value"],
+            },
+        }
+        event["links"] = [
+            {"href": url, "text": text}
+            for text, url in (
+                ("Incident", facts["incident_url"]),
+                ("Runbook", facts["runbook_url"]),
+                ("Dashboard", facts["dashboard_url"]),
+            )
+            if url
+        ]
+    return event
+
+
+def webhook_message(facts: dict, *, event: str, ack_url: str = "", user=None) -> dict:
+    return {
+        "event": event,
+        "incident": {"title": facts["incident_title"], "url": facts["incident_url"]},
+        "alert": {
+            "name": facts["name"],
+            "severity": facts["severity"],
+            "description": facts["description"],
+            "value": facts["value"],
+            "runbook_url": facts["runbook_url"],
+            "dashboard_url": facts["dashboard_url"],
+        },
+        "ack_url": ack_url,
+        "person": user.username if user else None,
+    }
+
+
+def in_app_message(facts: dict, *, ack_url: str = "") -> dict:
+    return {
+        "title": f"[{facts['severity'].upper()}] {facts['name']}"[:300],
+        "body": facts["description"][:1000],
+        "url": facts["incident_url"],
+        "ack_url": ack_url,
+    }

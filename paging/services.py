@@ -1,0 +1,466 @@
+"""The paging engine: escalation rows advanced by a tick, an outbox delivered by Celery.
+
+- escalation_start() writes an Escalation row due now.
+- engine_tick() claims due rows with SELECT … FOR UPDATE SKIP LOCKED, runs each one's next
+  step in one transaction (Page rows, outbox Notification rows, a PAGE timeline event) and
+  sets its next due time. It also re-queues outbox rows a lost task left behind.
+- Delivery (paging.delivery) claims one outbox row at a time with a conditional update.
+Nothing waits on a Celery ETA: every due time is a database column.
+"""
+
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import EventKind, Status
+from incidents.services import incident_change_status, timeline_event_add
+from paging import messages
+from paging.models import (
+    Channel,
+    DeliveryState,
+    Escalation,
+    EscalationStatus,
+    Notification,
+    Page,
+    StepRun,
+)
+
+logger = structlog.get_logger(__name__)
+
+CONTACT_CHANNELS = {"email": Channel.EMAIL, "slack": Channel.SLACK, "webhook": Channel.WEBHOOK}
+
+
+class PagingError(ValueError):
+    """A paging request that cannot be honoured; the message is shown to the person."""
+
+
+# --- enqueueing ---------------------------------------------------------------------------
+
+
+def _send_task(name, args=()):
+    """Publish a task; a broker outage only delays work (the tick finds it again)."""
+    from vigil.celery import app
+
+    try:
+        app.send_task(name, args=list(args), retry=False, expires=300)
+        return True
+    except Exception as exc:  # noqa: BLE001 — any broker failure: the database still has it
+        logger.warning("enqueue_failed", task=name, error=str(exc))
+        return False
+
+
+def _enqueue_deliveries(ids):
+    failed = [pk for pk in ids if not _send_task("paging.tasks.deliver_notification", [pk])]
+    if failed:
+        Notification.objects.filter(pk__in=failed, state=DeliveryState.PENDING).update(
+            enqueued_at=None
+        )
+
+
+def _outbox_write(rows: list[Notification]) -> None:
+    """Insert outbox rows (an existing key is left alone) and deliver them after commit."""
+    if not rows:
+        return
+    now = timezone.now()
+    for row in rows:
+        row.enqueued_at = now
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    keys = [r.key for r in rows]
+    transaction.on_commit(
+        lambda: _enqueue_deliveries(
+            list(
+                Notification.objects.filter(key__in=keys, state=DeliveryState.PENDING).values_list(
+                    "pk", flat=True
+                )
+            )
+        )
+    )
+
+
+def kick_tick():
+    transaction.on_commit(lambda: _send_task("paging.tasks.engine_tick"))
+
+
+# --- starting, chat, PagerDuty --------------------------------------------------------------
+
+
+def escalation_start(*, incident, at=None) -> Escalation:
+    at = at or timezone.now()
+    escalation, created = Escalation.objects.get_or_create(
+        incident=incident,
+        defaults={"team_id": incident.team_id, "started_at": at, "next_action_at": at},
+    )
+    if created:
+        logger.info("escalation_started", incident_id=incident.pk)
+        _pagerduty(incident=incident, action="trigger")
+        kick_tick()
+    return escalation
+
+
+def _pagerduty(*, incident, action):
+    from alerts.services import team_routing
+
+    routing = team_routing(incident.team)
+    if not routing.pagerduty_routing_key:
+        return
+    if (
+        action != "trigger"
+        and not Notification.objects.filter(key=f"pd:{incident.pk}:trigger").exists()
+    ):
+        return
+    facts = messages.alert_facts(incident=incident)
+    _outbox_write(
+        [
+            Notification(
+                key=f"pd:{incident.pk}:{action}",
+                incident=incident,
+                channel=Channel.PAGERDUTY,
+                purpose=action,
+                target=settings.PAGERDUTY_EVENTS_URL,
+                payload=messages.pagerduty_event(
+                    facts,
+                    routing_key=routing.pagerduty_routing_key,
+                    action=action,
+                    dedup_key=f"vigil-incident-{incident.pk}",
+                ),
+            )
+        ]
+    )
+
+
+def chat_post(*, group, channel, routing, at=None):
+    """Post an alert group to one of the team's chat channels (Slack-compatible webhook)."""
+    url = getattr(routing, f"{channel}_webhook_url")
+    if not url:
+        logger.info("chat_channel_not_configured", team_id=group.team_id, channel=channel)
+        return
+    facts = messages.alert_facts(incident=group.incident, group=group)
+    _outbox_write(
+        [
+            Notification(
+                key=f"chat:{group.pk}:{channel}",
+                incident=group.incident,
+                channel=Channel.SLACK,
+                purpose="chat",
+                target=url,
+                payload=messages.slack_message(facts, channel=f"#{channel}"),
+            )
+        ]
+    )
+
+
+# --- the tick -------------------------------------------------------------------------------
+
+
+def engine_tick(*, now=None, batch=200) -> dict:
+    """Advance every due escalation, then re-queue outbox rows nobody is delivering."""
+    now = now or timezone.now()
+    advanced = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Escalation.objects.select_for_update(skip_locked=True)
+                .select_related("incident__severity", "team")
+                .filter(status=EscalationStatus.ACTIVE, next_action_at__lte=now)
+                .order_by("next_action_at")[:batch]
+            )
+            for escalation in due:
+                _advance(escalation, now)
+        advanced += len(due)
+        if len(due) < batch:
+            break
+    requeued = outbox_requeue(now=now)
+    if advanced or requeued:
+        logger.info("engine_tick", advanced=advanced, requeued=requeued)
+    return {"advanced": advanced, "requeued": requeued}
+
+
+def _advance(escalation, now):
+    from oncall.selectors import escalation_policy_for, escalation_step_targets
+
+    policy = escalation_policy_for(team=escalation.team)
+    steps = sorted(policy.steps.all(), key=lambda s: (s.position, s.pk))
+    if escalation.next_position >= len(steps):
+        escalation.status = EscalationStatus.EXHAUSTED
+        escalation.next_action_at = None
+        escalation.ended_at = now
+        escalation.save(update_fields=["status", "next_action_at", "ended_at"])
+        return
+    step = steps[escalation.next_position]
+    scheduled = escalation.next_action_at
+    run = StepRun.objects.create(
+        escalation=escalation,
+        number=escalation.steps_run + 1,
+        position=step.position,
+        cycle=escalation.cycle,
+        scheduled_at=scheduled,
+        executed_at=now,
+        lateness=max(0.0, (now - scheduled).total_seconds()),
+    )
+    targets = escalation_step_targets(step=step, at=now)
+    incident = escalation.incident
+    if targets:
+        _page_people(escalation=escalation, run=run, users=targets, now=now)
+        names = ", ".join(u.display_name for u in targets)
+        target = step.get_target_kind_display().lower()
+        body = f"Paged {names} (escalation step {step.position + 1}, {target})"
+    else:
+        body = f"Escalation step {step.position + 1} found nobody to page; moving on"
+    timeline_event_add(
+        incident=incident,
+        kind=EventKind.PAGE,
+        body=body,
+        occurred_at=now,
+        data={
+            "step": step.position + 1,
+            "cycle": escalation.cycle,
+            "users": [u.username for u in targets],
+            "scheduled_at": scheduled.isoformat(),
+            "lateness_seconds": run.lateness,
+        },
+    )
+    escalation.steps_run += 1
+    escalation.next_position += 1
+    wait = timedelta(minutes=step.wait_minutes)
+    if escalation.next_position < len(steps):
+        escalation.next_action_at = scheduled + wait
+    elif escalation.cycle < policy.repeat:
+        escalation.cycle += 1
+        escalation.next_position = 0
+        escalation.next_action_at = scheduled + wait
+    else:
+        escalation.status = EscalationStatus.EXHAUSTED
+        escalation.next_action_at = None
+        escalation.ended_at = now
+    escalation.save(
+        update_fields=[
+            "steps_run",
+            "next_position",
+            "cycle",
+            "next_action_at",
+            "status",
+            "ended_at",
+        ]
+    )
+
+
+def _page_people(*, escalation, run, users, now):
+    from oncall.models import ContactMethod
+
+    incident = escalation.incident
+    Page.objects.bulk_create(
+        [
+            Page(escalation=escalation, incident=incident, step_run=run, user=u, created_at=now)
+            for u in users
+        ],
+        ignore_conflicts=True,
+    )
+    pages = {p.user_id: p for p in Page.objects.filter(step_run=run)}
+    contacts = {}
+    for cm in ContactMethod.objects.filter(user__in=users, kind__in=list(CONTACT_CHANNELS)):
+        contacts.setdefault(cm.user_id, []).append(cm)
+    facts = messages.alert_facts(incident=incident)
+    rows = []
+    for user in users:
+        page = pages[user.pk]
+        ack_url = messages.ack_link(page)
+        base = f"page:{page.pk}:step:{run.number}:user:{user.pk}"
+        rows.append(
+            Notification(
+                key=f"{base}:{Channel.IN_APP}:0",
+                incident=incident,
+                page=page,
+                user=user,
+                step=run.number,
+                channel=Channel.IN_APP,
+                purpose="page",
+                target=user.username,
+                payload=messages.in_app_message(facts, ack_url=ack_url),
+            )
+        )
+        for cm in contacts.get(user.pk, []):
+            channel = CONTACT_CHANNELS[cm.kind]
+            if channel == Channel.EMAIL:
+                payload = messages.email_message(facts, to=cm.value, ack_url=ack_url)
+            elif channel == Channel.SLACK:
+                payload = messages.slack_message(facts, ack_url=ack_url)
+            else:
+                payload = messages.webhook_message(facts, event="page", ack_url=ack_url, user=user)
+            rows.append(
+                Notification(
+                    key=f"{base}:{channel}:{cm.pk}",
+                    incident=incident,
+                    page=page,
+                    user=user,
+                    step=run.number,
+                    channel=channel,
+                    purpose="page",
+                    target=cm.value,
+                    payload=payload,
+                )
+            )
+    _outbox_write(rows)
+
+
+def outbox_requeue(*, now=None) -> int:
+    """Rows a lost task left behind: stuck `sending` past the timeout, or `pending` and due
+    but not handed to a worker recently. Each is handed to a worker again."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.PAGING_SENDING_TIMEOUT)
+    Notification.objects.filter(state=DeliveryState.SENDING, sending_started_at__lt=stale).update(
+        state=DeliveryState.PENDING,
+        enqueued_at=None,
+        last_error="The worker delivering this was lost; retrying.",
+    )
+    requeue_before = now - timedelta(seconds=settings.PAGING_REQUEUE_AFTER)
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
+            .values_list("pk", flat=True)[:1000]
+        )
+        if ids:
+            Notification.objects.filter(pk__in=ids).update(enqueued_at=now)
+    if ids:
+        _enqueue_deliveries(ids)
+    return len(ids)
+
+
+# --- stopping --------------------------------------------------------------------------------
+
+
+def _format_duration(delta):
+    seconds = int(delta.total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def _cancel_pending_pages(escalation):
+    Notification.objects.filter(
+        page__escalation=escalation, purpose="page", state=DeliveryState.PENDING
+    ).update(state=DeliveryState.CANCELLED, last_error="Acknowledged before delivery.")
+
+
+def escalation_stop(
+    *, incident, status, by=None, at=None, via="incident page"
+) -> Escalation | None:
+    """Stop an incident's escalation (acknowledged or resolved). Idempotent."""
+    at = at or timezone.now()
+    escalation = Escalation.objects.select_for_update().filter(incident=incident).first()
+    if escalation is None:
+        return None
+    if escalation.status == EscalationStatus.ACKNOWLEDGED and status == EscalationStatus.RESOLVED:
+        _pagerduty(incident=incident, action="resolve")
+        return escalation
+    if escalation.status not in (EscalationStatus.ACTIVE, EscalationStatus.EXHAUSTED):
+        return escalation
+    escalation.status = status
+    escalation.next_action_at = None
+    escalation.ended_at = at
+    fields = ["status", "next_action_at", "ended_at"]
+    if status == EscalationStatus.ACKNOWLEDGED:
+        escalation.acknowledged_at = at
+        escalation.acknowledged_by = by
+        escalation.time_to_acknowledge = at - escalation.started_at
+        fields += ["acknowledged_at", "acknowledged_by", "time_to_acknowledge"]
+        Page.objects.filter(escalation=escalation, acknowledged_at__isnull=True).update(
+            acknowledged_at=at
+        )
+    escalation.save(update_fields=fields)
+    _cancel_pending_pages(escalation)
+    if status == EscalationStatus.ACKNOWLEDGED:
+        who = by.display_name if by else "Vigil"
+        timeline_event_add(
+            incident=incident,
+            kind=EventKind.ACK,
+            author=by,
+            body=f"{who} acknowledged the page ({via}) after "
+            f"{_format_duration(escalation.time_to_acknowledge)}; escalation stopped",
+            occurred_at=at,
+            data={
+                "time_to_acknowledge_seconds": escalation.time_to_acknowledge.total_seconds(),
+                "via": via,
+                "user": by.username if by else None,
+            },
+        )
+        _pagerduty(incident=incident, action="acknowledge")
+    else:
+        _pagerduty(incident=incident, action="resolve")
+    logger.info("escalation_stopped", incident_id=incident.pk, status=status)
+    return escalation
+
+
+def escalation_alerts_resolved(*, incident, at=None):
+    """Every alert group of the incident stopped firing: stop paging people about it."""
+    escalation = escalation_stop(incident=incident, status=EscalationStatus.RESOLVED, at=at)
+    if escalation is not None and escalation.status == EscalationStatus.RESOLVED:
+        timeline_event_add(
+            incident=incident,
+            kind=EventKind.ROUTING,
+            body="Every alert of this incident resolved; escalation stopped",
+            occurred_at=at,
+            data={"decision": "alerts_resolved"},
+        )
+
+
+def incident_acknowledge(*, incident, by, at=None, via="incident page"):
+    """Acknowledge as a person: the incident moves to acknowledged (its signal stops the
+    escalation), or, when it already moved on, the escalation stops directly."""
+    with transaction.atomic():
+        incident.refresh_from_db(fields=["status"])
+        if incident.status == Status.TRIGGERED:
+            incident._ack_via = via
+            incident_change_status(incident=incident, status=Status.ACKNOWLEDGED, by=by, at=at)
+        else:
+            escalation_stop(
+                incident=incident, status=EscalationStatus.ACKNOWLEDGED, by=by, at=at, via=via
+            )
+
+
+def page_acknowledge_by_link(*, page_id, at=None) -> Page:
+    """The signed link in a notification: single use, acknowledges as the paged person."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        page = Page.objects.select_for_update().select_related("incident", "user").get(pk=page_id)
+        if page.ack_link_used_at:
+            raise PagingError("This acknowledgement link was already used.")
+        page.ack_link_used_at = at
+        page.save(update_fields=["ack_link_used_at"])
+        incident_acknowledge(incident=page.incident, by=page.user, at=at, via="notification link")
+    return page
+
+
+def on_incident_status_changed(sender, *, incident, old, new, by, **kwargs):
+    """Receiver: acknowledging (or resolving, or mitigating) an incident stops its escalation."""
+    if new in (Status.ACKNOWLEDGED, Status.MITIGATED):
+        escalation_stop(
+            incident=incident,
+            status=EscalationStatus.ACKNOWLEDGED,
+            by=by,
+            via=getattr(incident, "_ack_via", "incident page"),
+        )
+    elif new == Status.RESOLVED:
+        escalation_stop(incident=incident, status=EscalationStatus.RESOLVED, by=by)
+
+
+def on_incident_declared(sender, *, incident, by, **kwargs):
+    """A person declaring an incident at a paging severity pages the on-call too."""
+    if by is not None and incident.severity.pages:
+        escalation_start(incident=incident)
+
+
+def notifications_mark_read(*, user, ids=None) -> int:
+    from paging.models import InAppNotification
+
+    qs = InAppNotification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.update(read_at=timezone.now())
