@@ -1,6 +1,19 @@
 from django.contrib import admin
 
-from oncall.models import Membership, Team
+from oncall.models import (
+    CalendarToken,
+    ContactMethod,
+    EscalationPolicy,
+    EscalationStep,
+    HandoffNote,
+    Layer,
+    LayerMember,
+    Membership,
+    Override,
+    Schedule,
+    SwapRequest,
+    Team,
+)
 from vigil.admin_audit import AuditedAdmin
 
 
@@ -23,3 +36,72 @@ class MembershipAdmin(AuditedAdmin):
     list_display = ["team", "user", "role"]
     list_filter = ["team", "role"]
     autocomplete_fields = ["user", "team"]
+
+
+@admin.register(ContactMethod)
+class ContactMethodAdmin(AuditedAdmin):
+    list_display = ["user", "kind", "value", "label"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["user"]
+
+
+class LayerMemberInline(admin.TabularInline):
+    model = LayerMember
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(AuditedAdmin):
+    list_display = ["name", "team", "time_zone"]
+    list_filter = ["team"]
+
+
+@admin.register(Layer)
+class LayerAdmin(admin.ModelAdmin):
+    """Read-only here: the schedule editor validates rotations (members, DST) as a whole."""
+
+    list_display = ["name", "schedule", "cadence", "interval", "handoff_weekday", "handoff_time"]
+    inlines = [LayerMemberInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Override)
+class OverrideAdmin(AuditedAdmin):
+    list_display = ["layer", "user", "replaces", "start", "end", "created_by"]
+    autocomplete_fields = ["user", "replaces"]
+
+
+@admin.register(SwapRequest)
+class SwapRequestAdmin(admin.ModelAdmin):
+    list_display = ["layer", "requester", "recipient", "start", "end", "status"]
+    list_filter = ["status"]
+
+
+class EscalationStepInline(admin.TabularInline):
+    model = EscalationStep
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(AuditedAdmin):
+    list_display = ["team", "name", "repeat"]
+    inlines = [EscalationStepInline]
+
+
+@admin.register(HandoffNote)
+class HandoffNoteAdmin(admin.ModelAdmin):
+    list_display = ["layer", "author", "handoff_at"]
+
+
+@admin.register(CalendarToken)
+class CalendarTokenAdmin(admin.ModelAdmin):
+    list_display = ["schedule", "user", "created_at", "revoked_at"]
+    exclude = ["token"]
+    readonly_fields = ["schedule", "user", "created_by", "created_at", "revoked_at"]

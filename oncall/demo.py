@@ -1,4 +1,22 @@
-from oncall.models import Membership, Team
+"""Demo data: the seed document's on-call set-up for the platform team.
+
+A weekly primary/secondary rotation of alex, jordan and riley (handoff Monday 09:00
+Europe/Berlin), sam as engineering lead, the default escalation policy (primary, secondary
+after 5 minutes, lead after 15), contact methods, and one override. Idempotent.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from oncall.models import ContactMethod, Membership, Override, Schedule, Team
+from oncall.selectors import PRIMARY, SECONDARY, escalation_policy_for
+from oncall.services import LayerData, override_create, schedule_save
+
+SCHEDULE_NAME = "Platform on-call"
+ROTATION_START = dt.date(2026, 1, 5)  # a Monday
+DEMO_OVERRIDE_REASON = "Demo: Alex is at a conference; Riley covers the day"
 
 
 def seed(*, users) -> Team:
@@ -10,4 +28,49 @@ def seed(*, users) -> Team:
     team.save(update_fields=["engineering_lead"])
     for user in users.values():
         Membership.objects.update_or_create(team=team, user=user, defaults={"role": user.demo_role})
+    for name in ("alex", "jordan", "riley", "sam"):
+        user = users[name]
+        ContactMethod.objects.get_or_create(
+            user=user,
+            kind=ContactMethod.Kind.EMAIL,
+            defaults={"value": user.email, "label": "Work"},
+        )
+    ContactMethod.objects.get_or_create(
+        user=users["sam"], kind=ContactMethod.Kind.PHONE, defaults={"value": "+44 20 7946 0958"}
+    )
+
+    schedule = Schedule.objects.filter(team=team, name=SCHEDULE_NAME).first()
+    if schedule is None:
+        rotation = [users["alex"], users["jordan"], users["riley"]]
+        schedule = schedule_save(
+            team=team,
+            name=SCHEDULE_NAME,
+            time_zone="Europe/Berlin",
+            layers=[
+                LayerData(name=PRIMARY, members=rotation, start_date=ROTATION_START),
+                LayerData(
+                    name=SECONDARY,
+                    members=rotation[1:] + rotation[:1],
+                    start_date=ROTATION_START,
+                ),
+            ],
+            by=None,
+        )
+    escalation_policy_for(team=team)
+
+    primary = schedule.layers.get(name=PRIMARY)
+    if not Override.objects.filter(layer=primary, reason=DEMO_OVERRIDE_REASON).exists():
+        tz = ZoneInfo(schedule.time_zone)
+        today = timezone.now().astimezone(tz).date()
+        day = today + dt.timedelta(days=(2 - today.weekday()) % 7 or 7)  # next Wednesday
+        start = dt.datetime.combine(day, dt.time(9)).replace(tzinfo=tz)
+        override_create(
+            layer=primary,
+            user=users["riley"],
+            replaces=users["alex"],
+            start=start,
+            end=start + dt.timedelta(days=1),
+            reason=DEMO_OVERRIDE_REASON,
+            by=None,
+        )
     return team

@@ -6,22 +6,33 @@ functions only load the schedule data it needs and turn user ids back into users
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Prefetch, Q
 
 from oncall.models import (
+    ContactMethod,
     EscalationPolicy,
     EscalationStep,
+    HandoffNote,
     Layer,
     LayerMember,
     Override,
     Schedule,
+    ShiftReminder,
     SwapRequest,
     Team,
 )
-from oncall.shifts import LayerSpec, OverrideSpec, ScheduleShifts, ScheduleSpec, compute_shifts
+from oncall.shifts import (
+    LayerSpec,
+    OverrideSpec,
+    ScheduleShifts,
+    ScheduleSpec,
+    compute_shifts,
+    local_to_utc,
+)
 
 User = get_user_model()
 
@@ -83,7 +94,13 @@ def load_schedules(schedules, start: dt.datetime, end: dt.datetime) -> list[Load
     if not schedules:
         return []
     layers = list(_layers_queryset().filter(schedule__in=schedules))
-    overrides = _overrides_near([la.pk for la in layers], start, end)
+    # A rotation shift overlapping the window may start or end up to one period outside it,
+    # and overrides there cut it too.
+    margin = dt.timedelta(
+        days=max((la.interval * (7 if la.cadence == "weekly" else 1) for la in layers), default=0)
+        + 1
+    )
+    overrides = _overrides_near([la.pk for la in layers], start - margin, end + margin)
     loaded = []
     for schedule in schedules:
         own = [la for la in layers if la.schedule_id == schedule.pk]
@@ -250,3 +267,301 @@ def pending_swaps_for(*, user) -> list[SwapRequest]:
             Q(recipient=user) | Q(requester=user), status=SwapRequest.Status.PENDING
         ).select_related("layer__schedule__team", "requester", "recipient")
     )
+
+
+MAX_WINDOW = dt.timedelta(days=366)
+
+
+class WindowError(ValueError):
+    """A requested window of time that cannot be answered (reversed or longer than a year)."""
+
+
+def check_window(start: dt.datetime, end: dt.datetime) -> None:
+    if end <= start:
+        raise WindowError("The end of the window must be after its start.")
+    if end - start > MAX_WINDOW:
+        raise WindowError("The window may be at most one year (366 days) long.")
+
+
+@dataclass
+class OnCallEntry:
+    user: object
+    until: dt.datetime | None
+    contacts: list
+    override: bool = False
+
+
+@dataclass
+class TeamNow:
+    team: Team
+    layers: list[tuple[str, list[OnCallEntry]]]
+    lead: OnCallEntry | None
+    schedules: list[Schedule]
+
+
+def _contacts_by_user(user_ids) -> dict[int, list[ContactMethod]]:
+    result: dict[int, list[ContactMethod]] = {}
+    for method in ContactMethod.objects.filter(user_id__in=user_ids):
+        result.setdefault(method.user_id, []).append(method)
+    return result
+
+
+def oncall_now_board(*, teams, at: dt.datetime) -> list[TeamNow]:
+    """For "On call now": per team, each layer's people with until-when and how to reach them,
+    and the engineering lead. A fixed number of queries whatever the number of teams."""
+    teams = list(teams.select_related("engineering_lead"))
+    schedules = list(
+        Schedule.objects.filter(team__in=teams).select_related("team").order_by("name", "id")
+    )
+    # Look a little ahead so "until" can name the end of the current shift.
+    loaded = load_schedules(schedules, at, at + dt.timedelta(seconds=1))
+    computed = {item.schedule.pk: item.compute(at, at + dt.timedelta(seconds=1)) for item in loaded}
+    user_ids = {t.engineering_lead_id for t in teams if t.engineering_lead_id}
+    for item in loaded:
+        user_ids.update(item.users)
+    contacts = _contacts_by_user(user_ids)
+    board = []
+    for team in teams:
+        layers: dict[str, list[OnCallEntry]] = {}
+        own = [item for item in loaded if item.schedule.team_id == team.pk]
+        for item in own:
+            for layer in item.layers:
+                entries = layers.setdefault(layer.name, [])
+                for shift in computed[item.schedule.pk].shifts[layer.pk]:
+                    if shift.start <= at < shift.end and item.users[shift.user_id].is_active:
+                        entries.append(
+                            OnCallEntry(
+                                user=item.users[shift.user_id],
+                                until=shift.end,
+                                contacts=contacts.get(shift.user_id, []),
+                                override=shift.override_id is not None,
+                            )
+                        )
+        lead = None
+        if team.engineering_lead_id:
+            lead = OnCallEntry(
+                user=team.engineering_lead,
+                until=None,
+                contacts=contacts.get(team.engineering_lead_id, []),
+            )
+        board.append(
+            TeamNow(
+                team=team,
+                layers=list(layers.items()),
+                lead=lead,
+                schedules=[i.schedule for i in own],
+            )
+        )
+    return board
+
+
+@dataclass
+class UserShift:
+    schedule: Schedule
+    layer: Layer
+    start: dt.datetime
+    end: dt.datetime
+    override: Override | None
+
+
+def user_shifts(*, user, start: dt.datetime, end: dt.datetime) -> list[UserShift]:
+    """The user's shifts overlapping [start, end) in every schedule of their teams."""
+    schedules = Schedule.objects.filter(team__memberships__user=user).select_related("team")
+    loaded = load_schedules(schedules.distinct().order_by("name", "id"), start, end)
+    result = []
+    for item in loaded:
+        computed = item.compute(start, end)
+        for layer in item.layers:
+            for shift in computed.shifts[layer.pk]:
+                if shift.user_id == user.pk:
+                    result.append(
+                        UserShift(
+                            schedule=item.schedule,
+                            layer=layer,
+                            start=shift.start,
+                            end=shift.end,
+                            override=item.overrides.get(shift.override_id),
+                        )
+                    )
+    # Consecutive pieces of the same layer (e.g. around someone else's override) stay apart.
+    return sorted(result, key=lambda s: (s.start, s.layer.pk))
+
+
+def handoff_notes_for(*, layer_ids, before: dt.datetime, limit: int = 3) -> list[HandoffNote]:
+    return list(
+        HandoffNote.objects.filter(layer_id__in=layer_ids, handoff_at__lte=before)
+        .select_related("author", "layer__schedule")
+        .order_by("-handoff_at", "-id")[:limit]
+    )
+
+
+def reminders_for(*, user, now: dt.datetime) -> list[ShiftReminder]:
+    return list(
+        ShiftReminder.objects.filter(user=user, shift_end__gt=now, sent_at__isnull=False)
+        .select_related("layer__schedule")
+        .order_by("shift_start")
+    )
+
+
+@dataclass
+class Block:
+    label: str
+    user: object | None
+    start: dt.datetime
+    end: dt.datetime
+    left: float
+    width: float
+    override: bool = False
+    gap: bool = False
+    color: int = 0
+    layer_id: int = 0
+
+
+@dataclass
+class LayerRow:
+    layer: Layer
+    blocks: list[Block]
+
+
+@dataclass
+class Day:
+    date: dt.date
+    start: dt.datetime
+    left: float
+    in_month: bool
+    today: bool
+    entries: list[tuple[Layer, list[Block]]]
+
+
+def calendar_view(
+    *, schedule: Schedule, start: dt.datetime, end: dt.datetime, tz, days: list[dt.date], now
+) -> dict:
+    """Shift blocks per layer and per day for the calendar page, in the display time zone.
+
+    Blocks carry left/width as a percentage of the window so the page can place them."""
+    item = load_schedule(schedule, start, end)
+    computed = item.compute(start, end)
+    span = (end - start).total_seconds()
+    colors = {}
+    for la in item.layers:
+        for m in la.members.all():
+            colors.setdefault(m.user_id, len(colors) % 8)
+
+    def block(s, e, *, user=None, override=False, gap=False, layer_id=0) -> Block:
+        cs, ce = max(s, start), min(e, end)
+        return Block(
+            label=str(user) if user else "Nobody on call",
+            user=user,
+            start=s,
+            end=e,
+            left=round((cs - start).total_seconds() / span * 100, 3),
+            width=round((ce - cs).total_seconds() / span * 100, 3),
+            override=override,
+            gap=gap,
+            color=colors.get(user.pk, 7) if user else 0,
+            layer_id=layer_id,
+        )
+
+    rows = []
+    for la in item.layers:
+        blocks = [
+            block(
+                s.start,
+                s.end,
+                user=item.users[s.user_id],
+                override=s.override_id is not None,
+                layer_id=la.pk,
+            )
+            for s in computed.shifts[la.pk]
+        ]
+        blocks += [block(gs, ge, gap=True, layer_id=la.pk) for gs, ge in computed.gaps[la.pk]]
+        rows.append(LayerRow(layer=la, blocks=sorted(blocks, key=lambda b: b.start)))
+
+    today = now.astimezone(tz).date()
+    day_list = []
+    for d in days:
+        d_start = dt.datetime.combine(d, dt.time()).replace(tzinfo=tz).astimezone(dt.UTC)
+        d_end = (
+            dt.datetime.combine(d + dt.timedelta(days=1), dt.time())
+            .replace(tzinfo=tz)
+            .astimezone(dt.UTC)
+        )
+        entries = []
+        for row in rows:
+            entries.append(
+                (row.layer, [b for b in row.blocks if b.start < d_end and b.end > d_start])
+            )
+        day_list.append(
+            Day(
+                date=d,
+                start=d_start,
+                left=round((d_start - start).total_seconds() / span * 100, 3),
+                in_month=True,
+                today=d == today,
+                entries=entries,
+            )
+        )
+    today_left = None
+    if start <= now < end:
+        today_left = round((now - start).total_seconds() / span * 100, 3)
+    return {"rows": rows, "days": day_list, "today_left": today_left, "loaded": item}
+
+
+@dataclass
+class FairnessRow:
+    user: object
+    business: float = 0.0
+    nights: float = 0.0
+    weekends: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.business + self.nights + self.weekends
+
+
+BUSINESS_START, BUSINESS_END = dt.time(9, 0), dt.time(17, 0)
+
+
+def _split_hours(s: dt.datetime, e: dt.datetime, tz) -> tuple[float, float, float]:
+    """Hours of [s, e) in business hours (Mon–Fri 09–17 local), nights and weekends."""
+    business = nights = weekends = 0.0
+    day = s.astimezone(tz).date()
+    while True:
+        d0 = local_to_utc(day, dt.time(), tz)
+        if d0 >= e:
+            break
+        d1 = local_to_utc(day + dt.timedelta(days=1), dt.time(), tz)
+        lo, hi = max(s, d0), min(e, d1)
+        if lo < hi:
+            hours = (hi - lo).total_seconds() / 3600
+            if day.weekday() >= 5:
+                weekends += hours
+            else:
+                b0 = max(lo, local_to_utc(day, BUSINESS_START, tz))
+                b1 = min(hi, local_to_utc(day, BUSINESS_END, tz))
+                in_business = max(0.0, (b1 - b0).total_seconds() / 3600)
+                business += in_business
+                nights += hours - in_business
+        day += dt.timedelta(days=1)
+    return business, nights, weekends
+
+
+def fairness_report(
+    *, schedule: Schedule, start: dt.datetime, end: dt.datetime
+) -> list[FairnessRow]:
+    """On-call hours per person over [start, end), split into business hours (Mon–Fri
+    09:00–17:00 in the schedule's time zone), nights (the other weekday hours) and weekends."""
+    check_window(start, end)
+    tz = ZoneInfo(schedule.time_zone)
+    item = load_schedule(schedule, start, end)
+    computed = item.compute(start, end)
+    rows: dict[int, FairnessRow] = {}
+    for la in item.layers:
+        for shift in computed.shifts[la.pk]:
+            s, e = max(shift.start, start), min(shift.end, end)
+            row = rows.setdefault(shift.user_id, FairnessRow(user=item.users[shift.user_id]))
+            b, n, w = _split_hours(s, e, tz)
+            row.business += b
+            row.nights += n
+            row.weekends += w
+    return sorted(rows.values(), key=lambda r: (-r.total, str(r.user)))

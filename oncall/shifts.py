@@ -241,17 +241,17 @@ def compute_shifts(spec: ScheduleSpec, start: dt.datetime, end: dt.datetime) -> 
         if end <= start:
             shifts[layer.id], gaps[layer.id] = [], []
             continue
+        # Rotation shifts may extend beyond the window; take the whole ones that overlap it,
+        # and every override that can cut them.
+        rotation = _rotation_shifts(layer, tz, start, end)
+        lo, hi = start, end
+        if rotation:
+            lo, hi = min(rotation[0][0], start), max(rotation[-1][1], end)
+        windows = _active_windows(layer, tz, lo, hi)
         override_pieces = _resolve_overrides(
-            _relevant_overrides(by_layer.get(layer.id, []), start, end)
+            _relevant_overrides(by_layer.get(layer.id, []), lo, hi)
         )
         cuts = [(s, e) for s, e, _ in override_pieces]
-        # Rotation shifts may extend beyond the window; fetch the whole ones that overlap it.
-        rotation = _rotation_shifts(layer, tz, start, end)
-        if rotation:
-            r_start, r_end = rotation[0][0], rotation[-1][1]
-            windows = _active_windows(layer, tz, min(r_start, start), max(r_end, end))
-        else:
-            windows = _active_windows(layer, tz, start, end)
         window_ends = [e for _, e in windows]
         base = []
         for s, e, user_id in rotation:

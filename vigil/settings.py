@@ -226,6 +226,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "checks.tasks.beat_heartbeat", "schedule": every(10.0)},
+    # On-call: pre-shift reminders (one per shift) and gap notices to managers (one per gap).
+    "oncall-shift-reminders": {
+        "task": "oncall.tasks.send_shift_reminders",
+        "schedule": every(300.0),
+    },
+    "oncall-raise-gaps": {"task": "oncall.tasks.raise_gaps", "schedule": every(3600.0)},
     # The paging engine: due escalation steps and lost deliveries, every second.
     "paging-engine-tick": {
         "task": "paging.tasks.engine_tick",

@@ -1,0 +1,82 @@
+"""iCalendar (RFC 5545) feeds of shifts, per schedule and per person.
+
+Events carry DTSTART/DTEND with the schedule's TZID and a VTIMEZONE, so calendar programs
+show handoffs at the configured local time on both sides of a daylight-saving change.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from icalendar import Calendar, Event
+
+from oncall.models import Schedule
+from oncall.selectors import load_schedules
+
+PAST = dt.timedelta(days=30)
+FUTURE = dt.timedelta(days=183)
+
+
+def _calendar(name: str) -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", "-//Vigil//On-call schedule//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    return cal
+
+
+def _event(*, shift, summary: str, description: str, tz: ZoneInfo, stamp: dt.datetime) -> Event:
+    event = Event()
+    event.add("uid", f"shift-{shift.layer_id}-{shift.user_id}-{int(shift.start.timestamp())}@vigil")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", shift.start.astimezone(tz))
+    event.add("dtend", shift.end.astimezone(tz))
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _events(loaded, start, end, *, only_user_id=None, stamp):
+    for item in loaded:
+        tz = ZoneInfo(item.schedule.time_zone)
+        computed = item.compute(start, end)
+        for layer in item.layers:
+            for shift in computed.shifts[layer.pk]:
+                if only_user_id is not None and shift.user_id != only_user_id:
+                    continue
+                person = item.users[shift.user_id]
+                cover = " (override)" if shift.override_id else ""
+                if only_user_id is None:
+                    summary = f"{layer.name}: {person}{cover}"
+                else:
+                    summary = f"On call: {item.schedule.team} {layer.name}{cover}"
+                yield _event(
+                    shift=shift,
+                    summary=summary,
+                    description=f"{item.schedule} · {layer.name} · {person}",
+                    tz=tz,
+                    stamp=stamp,
+                )
+
+
+def schedule_calendar(schedule: Schedule, *, now: dt.datetime | None = None) -> bytes:
+    now = now or timezone.now()
+    cal = _calendar(f"{schedule} on-call")
+    loaded = load_schedules([schedule], now - PAST, now + FUTURE)
+    for event in _events(loaded, now - PAST, now + FUTURE, stamp=now):
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def person_calendar(user, *, now: dt.datetime | None = None) -> bytes:
+    now = now or timezone.now()
+    cal = _calendar(f"{user}'s on-call shifts")
+    schedules = Schedule.objects.filter(team__memberships__user=user).select_related("team")
+    loaded = load_schedules(schedules.distinct(), now - PAST, now + FUTURE)
+    for event in _events(loaded, now - PAST, now + FUTURE, only_user_id=user.pk, stamp=now):
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()
