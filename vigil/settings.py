@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "incidents",
     "checks",
     "runbooks",
+    "postmortems",
     "alerts",
     "paging",
 ]
@@ -241,6 +242,10 @@ CELERY_BEAT_SCHEDULE = {
     "runbooks-review-digest": {
         "task": "runbooks.tasks.send_review_digest",
         "schedule": crontab(minute=0, hour=8, day_of_week="mon"),
+    },
+    "postmortems-overdue-digest": {
+        "task": "postmortems.tasks.send_overdue_digests",
+        "schedule": crontab(minute=0, hour=7),
     },
 }
 # /health reports the beat as down when its last tick is older than this.

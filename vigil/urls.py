@@ -18,7 +18,7 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("oncall/", include("oncall.urls")),
     path("runbooks/", include("runbooks.urls")),
-    path("postmortems/", views.section, {"section": "postmortems"}, name="postmortems"),
+    path("postmortems/", include("postmortems.urls")),
     path("alerts/", include("alerts.urls")),
     path("paging/", include("paging.urls")),
     path("metrics", alerts_views.metrics_view, name="metrics"),

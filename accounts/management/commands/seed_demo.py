@@ -7,6 +7,7 @@ from django.db import transaction
 from accounts import demo as accounts_demo
 from incidents import demo as incidents_demo
 from oncall import demo as oncall_demo
+from postmortems import demo as postmortems_demo
 from runbooks import demo as runbooks_demo
 
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
             users = accounts_demo.seed()
             team = oncall_demo.seed(users=users)
             incidents_demo.seed(team=team, users=users)
+            postmortems_demo.seed(team=team, users=users)
             runbooks_demo.seed(team=team, users=users)
         self.stdout.write(
             f"Demo data ready: log in as {', '.join(sorted(users))} "

@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class PostmortemsConfig(AppConfig):
+    name = "postmortems"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from incidents import signals as incident_signals
+        from incidents.panels import register_panel
+        from postmortems import receivers, selectors
+
+        incident_signals.incident_status_changed.connect(
+            receivers.draft_postmortem_on_resolve, dispatch_uid="postmortems.auto_draft"
+        )
+        register_panel(
+            "postmortem",
+            template="postmortems/incident_panel.html",
+            context=selectors.incident_panel_context,
+            order=60,
+        )

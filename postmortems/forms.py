@@ -1,0 +1,28 @@
+from django import forms
+
+from postmortems.models import ActionItemStatus, Priority
+
+
+class ActionItemForm(forms.Form):
+    title = forms.CharField(max_length=300, label="Action")
+    owner = forms.ModelChoiceField(queryset=None, label="Owner", empty_label="Choose an owner")
+    due_date = forms.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
+    priority = forms.ChoiceField(choices=Priority.choices, label="Priority", initial=Priority.P1)
+    tracker_url = forms.URLField(
+        required=False, label="Tracker link (optional)", assume_scheme="https"
+    )
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any user may be chosen here; the service explains when they are not in the team.
+        self.fields["owner"].queryset = users
+
+
+class ActionItemStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=ActionItemStatus.choices, label="Status")
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Comment", max_length=5000
+    )
