@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from alerts.models import IntegrationKind
 from alerts.services import integration_create
 from oncall.models import ContactMethod, Layer, LayerMember, Role, Schedule
@@ -97,3 +99,9 @@ def post(client, integration, payload, *, token=None, path_token=None, raw=None,
 
 def clone(payload):
     return copy.deepcopy(payload)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Factories hash a password per person; the default hasher makes set-up slow.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,6 +14,7 @@ from incidents.models import EventKind, Incident, TimelineEvent
 from paging.models import Escalation
 from tests.alerts_fixtures import (
     am_payload,
+    fast_passwords,  # noqa: F401, E402 (an autouse fixture)
     firing_payload,
     integration_for,
     oncall_team,
