@@ -311,7 +311,8 @@ def my_shifts(request):
     past = [s for s in shifts if s.end <= now]
     next_shift = upcoming[0] if upcoming else None
     layer_ids = {s.layer.pk for s in current + upcoming[:1]}
-    before = current[0].start if current else next_shift.start if next_shift else now
+    # Notes left for my current shift and for my next one.
+    before = max([s.start for s in current] + ([next_shift.start] if next_shift else []) + [now])
     notes = handoff_notes_for(layer_ids=layer_ids, before=before + dt.timedelta(hours=12))
     # The outgoing person writes for their current shift, or the one that just ended.
     note_shift = current[0] if current else (past[-1] if past else None)
