@@ -24,6 +24,13 @@ def render_runbook(body: str) -> tuple[str, str]:
         extensions=EXTENSIONS,
         extension_configs={"toc": {"slugify": _anchor, "toc_depth": "2-3", "title": ""}},
     )
+    # Checklist items show a box; the constant markup is added after sanitising.
+    html = html.replace(
+        "<li>[ ] ", '<li class="rb-checkbox"><span class="rb-box" aria-hidden="true"></span>'
+    )
+    html = html.replace(
+        "<li>[x] ", '<li class="rb-checkbox"><span class="rb-tick" aria-hidden="true">✓</span>'
+    )
     match = _TOC_DIV.match(html)
     if not match:
         return "", html

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q, TextField
+from django.db.models import Case, Count, Max, Q, TextField, Value, When
 from django.db.models.functions import Cast
 
 from incidents.models import EventKind, TimelineEvent
@@ -41,15 +41,20 @@ def runbook_list(*, q="", team=None, tag=""):
         )
         query = SearchQuery(q, search_type="websearch", config="english")
         return (
-            runbooks.annotate(rank=SearchRank(vector, query))
-            .filter(rank__gt=0)
+            runbooks.annotate(search=vector, rank=SearchRank(vector, query))
+            .filter(search=query)
             .order_by("-rank", "title")
         )
-    words = q.split()
-    match = Q()
-    for word in words:
+    # SQLite: every word must appear somewhere; title hits rank above tag hits above body hits.
+    match, score = Q(), Value(0)
+    for word in q.split()[:10]:
         match &= Q(title__icontains=word) | Q(body__icontains=word) | Q(tags__icontains=word)
-    return runbooks.filter(match).order_by("title")
+        score = score + Case(
+            When(title__icontains=word, then=Value(4)),
+            When(tags__icontains=word, then=Value(2)),
+            default=Value(1),
+        )
+    return runbooks.filter(match).annotate(rank=score).order_by("-rank", "title")
 
 
 def runbook_usage(*, runbook, user):
