@@ -505,6 +505,7 @@ def _render_changes(*, incident, user, can_change, csrf_token, after):
                     "live": True,
                 },
             )
+            # One data line per line of HTML; the browser joins them back with newlines.
             data = "\n".join(f"data: {line}" for line in html.strip().splitlines())
             chunks.append(f"id: {event.seq}\nevent: timeline\n{data}\n\n")
             after = event.seq

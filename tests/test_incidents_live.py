@@ -1,0 +1,278 @@
+"""Engineers on one incident in real browsers, against the real ASGI server.
+
+Two uvicorn processes share the test database, as several web hosts do in production: what
+one person posts through the first reaches a colleague connected to the second within a
+second, without a reload, and a colleague whose connection drops gets what was missed, once.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from playwright.sync_api import expect
+
+from incidents import services
+from incidents.models import EventKind, Severity, Status, TimelineEvent
+from oncall.models import Role
+from tests import celery_worker
+from tests.factories import PASSWORD, TeamFactory, member
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTS = range(18300, 18400)
+
+
+def free_port(exclude=()):
+    for port in PORTS:
+        if port in exclude:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18300-18399")
+
+
+class WebProcess:
+    """One `uvicorn vigil.asgi:application` process on the test database."""
+
+    def __init__(self, port):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = None
+        self.log = tempfile.NamedTemporaryFile(prefix="vigil-web-", suffix=".log", delete=False)  # noqa: SIM115
+
+    def start(self, timeout=30):
+        env = {
+            **os.environ,
+            "DATABASE_URL": celery_worker.test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CONN_MAX_AGE": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_ALLOW_ASYNC_UNSAFE": "",
+        }
+        cmd = [
+            sys.executable, "-m", "uvicorn", "vigil.asgi:application",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--timeout-graceful-shutdown", "1", "--no-access-log",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(Path(self.log.name).read_text())
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("uvicorn did not start:\n" + Path(self.log.name).read_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def output(self):
+        return Path(self.log.name).read_text()
+
+
+@pytest.fixture
+def web_processes():
+    first = WebProcess(free_port())
+    second = WebProcess(free_port(exclude={first.port}))
+    try:
+        yield first.start(), second.start()
+    finally:
+        first.stop()
+        second.stop()
+        connection.close()
+
+
+@pytest.fixture
+def incident():
+    # A transactional test's flush empties the data migration's rows: put the levels back.
+    for level, name, title, description, pages, cadence in import_module(
+        "incidents.migrations.0002_severities"
+    ).SEVERITIES:
+        Severity.objects.update_or_create(
+            level=level,
+            defaults={
+                "name": name,
+                "title": title,
+                "description": description,
+                "pages": pages,
+                "update_cadence_minutes": cadence,
+            },
+        )
+    team = TeamFactory(slug="platform", name="Platform")
+    alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+    member(team, Role.RESPONDER, username="jordan", first_name="Jordan", last_name="Lee")
+    return services.incident_declare(
+        title="Authentication failures",
+        severity=Severity.objects.get(name="SEV2"),
+        team=team,
+        by=alex,
+    )
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def open_incident(page, base_url, incident):
+    with page.expect_response(lambda r: "/events/stream" in r.url):
+        page.goto(f"{base_url}{incident.get_absolute_url()}")
+
+
+def post_note(page, text):
+    box = page.get_by_role("textbox", name="Note")
+    box.fill(text)
+    box.press("Enter")
+
+
+def timeline_item(page, text):
+    return page.locator("#timeline-list > li", has_text=text)
+
+
+def test_a_note_reaches_a_colleague_on_another_web_process_within_a_second_and_a_dropped_connection_catches_up_exactly_once(  # noqa: E501
+    browser, web_processes, incident
+):
+    first, second = web_processes
+    alex_ctx, jordan_ctx = browser.new_context(), browser.new_context()
+    alex, jordan = alex_ctx.new_page(), jordan_ctx.new_page()
+    log_in(alex, first.url, "alex")
+    log_in(jordan, second.url, "jordan")
+    open_incident(alex, first.url, incident)
+    open_incident(jordan, second.url, incident)
+    jordan.evaluate("window.__sameDocument = true")
+
+    started = time.monotonic()
+    post_note(alex, "Error rate at 15%, auth failures")
+    expect(timeline_item(jordan, "Error rate at 15%, auth failures")).to_have_count(1, timeout=1000)
+    assert time.monotonic() - started < 1.0 + 0.2  # Playwright's own polling adds a little
+
+    # A status change travels the same way and refreshes the colleague's header.
+    alex.get_by_role("button", name="Acknowledge").click()
+    expect(timeline_item(jordan, "marked the incident acknowledged")).to_have_count(1, timeout=1000)
+    expect(jordan.locator("#incident-header [data-testid=status]")).to_have_text("Acknowledged")
+
+    # Jordan's web process dies: the connection is cut while Alex keeps writing.
+    second.stop()
+    missed = [f"Missed note {i}" for i in range(1, 4)]
+    for text in missed:
+        post_note(alex, text)
+        expect(timeline_item(alex, text)).to_have_count(1)
+    first_note = TimelineEvent.objects.get(body="Error rate at 15%, auth failures")
+    services.timeline_note_edit(
+        event=first_note, body="Error rate at 15%, auth failures (edited)", by=first_note.author
+    )
+    for text in missed:
+        expect(timeline_item(jordan, text)).to_have_count(0)
+
+    second.start()  # the browser reconnects by itself, sending where it got to
+    for text in missed:
+        expect(timeline_item(jordan, text)).to_have_count(1, timeout=15_000)
+    expect(timeline_item(jordan, "(edited)")).to_have_count(1)
+    post_note(alex, "After the reconnect")
+    expect(timeline_item(jordan, "After the reconnect")).to_have_count(1, timeout=1000)
+
+    ids = jordan.eval_on_selector_all("#timeline-list > li[data-seq]", "els => els.map(e => e.id)")
+    assert len(ids) == len(set(ids))
+    expected = TimelineEvent.objects.filter(incident=incident, deleted_at__isnull=True).count()
+    assert len(ids) == expected
+    assert jordan.evaluate("window.__sameDocument") is True  # never reloaded
+    alex_ctx.close()
+    jordan_ctx.close()
+
+
+def test_on_a_phone_severity_status_and_acknowledge_are_visible_without_scrolling(
+    browser, web_processes, incident
+):
+    first, _ = web_processes
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    open_incident(page, first.url, incident)
+    header = page.locator("#incident-header")
+    expect(header.get_by_text("SEV2", exact=True)).to_be_in_viewport(ratio=1)
+    expect(header.get_by_text("Triggered", exact=True)).to_be_in_viewport(ratio=1)
+    acknowledge = page.get_by_role("button", name="Acknowledge")
+    expect(acknowledge).to_be_in_viewport(ratio=1)
+    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # The note box is one tap away, wherever the reader has scrolled to.
+    page.mouse.wheel(0, 5000)
+    page.get_by_role("link", name="Add note").tap()
+    expect(page.get_by_role("textbox", name="Note")).to_be_focused()
+    page.evaluate("window.scrollTo(0, 0)")
+
+    acknowledge.tap()
+    expect(header.get_by_text("Acknowledged", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    expect(timeline_item(page, "marked the incident acknowledged")).to_have_count(1)
+    incident.refresh_from_db()
+    assert incident.status == Status.ACKNOWLEDGED
+    context.close()
+
+
+def test_enter_posts_a_note_and_shift_enter_starts_a_new_line(browser, web_processes, incident):
+    first, _ = web_processes
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    open_incident(page, first.url, incident)
+    box = page.get_by_role("textbox", name="Note")
+    box.click()
+    page.keyboard.type("Rolled back to **v1.5.1**")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("pods healthy")
+    expect(box).to_have_value("Rolled back to **v1.5.1**\npods healthy")
+    page.keyboard.press("Enter")
+    item = timeline_item(page, "pods healthy")
+    expect(item).to_have_count(1)
+    expect(item.locator("strong")).to_have_text("v1.5.1")
+    expect(box).to_have_value("")
+    note = TimelineEvent.objects.get(incident=incident, kind=EventKind.NOTE)
+    assert note.body == "Rolled back to **v1.5.1**\npods healthy"
+    assert note.author.username == "alex"
+    # The live stream delivers the same event too; it is shown once.
+    page.wait_for_timeout(800)
+    expect(item).to_have_count(1)
+
+    # An empty Enter posts nothing; a refused note shows why and keeps the text.
+    box.press("Enter")
+    box.fill("x" * 20_001)
+    page.evaluate("document.getElementById('note-body').removeAttribute('maxlength')")
+    box.fill("x" * 20_001)
+    box.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="20,000 characters")).to_be_visible()
+    assert TimelineEvent.objects.filter(incident=incident, kind=EventKind.NOTE).count() == 1
+    context.close()
