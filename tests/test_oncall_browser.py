@@ -1,0 +1,100 @@
+"""On-call in a real Chromium: a swap accepted on My shifts changes "On call now"."""
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from accounts import demo as accounts_demo
+from oncall import demo as oncall_demo
+from oncall import services
+from oncall.models import Schedule
+from oncall.selectors import oncall_at
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+@pytest.fixture
+def demo():
+    with transaction.atomic():
+        users = accounts_demo.seed()
+        team = oncall_demo.seed(users=users)
+    return users, team
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(accounts_demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_accepting_a_swap_request_changes_who_is_on_call_now(page, live_server, demo):
+    users, team = demo
+    now = timezone.now()
+    primary_now = oncall_at(team=team, at=now)["Primary"][0]
+    helper = next(users[n] for n in ("alex", "jordan", "riley") if users[n].pk != primary_now.pk)
+    layer = Schedule.objects.get(team=team).layers.get(name="Primary")
+    services.swap_request_create(
+        layer=layer,
+        requester=primary_now,
+        recipient=helper,
+        start=now - dt.timedelta(minutes=5),
+        end=now + dt.timedelta(hours=2),
+        reason="Doctor's appointment",
+        by=primary_now,
+    )
+    log_in(page, live_server.url, helper.username)
+    page.goto(f"{live_server.url}/oncall/")
+    primary_group = page.get_by_role("group", name=f"{team.name} Primary")
+    expect(primary_group).to_contain_text(primary_now.display_name)
+
+    page.goto(f"{live_server.url}/oncall/mine/")
+    expect(page.get_by_text("Doctor's appointment")).to_be_visible()
+    page.get_by_role("button", name="Accept swap").click()
+    expect(page.get_by_text("Swap request accepted.")).to_be_visible()
+
+    page.get_by_role("link", name="On call now").first.click()
+    primary_group = page.get_by_role("group", name=f"{team.name} Primary")
+    expect(primary_group).to_contain_text(helper.display_name)
+    expect(primary_group).to_contain_text("override")
+    expect(primary_group).not_to_contain_text(primary_now.display_name)
+
+
+def test_the_calendar_places_shift_blocks_and_pages_over_htmx(page, live_server, demo):
+    users, team = demo
+    schedule = Schedule.objects.get(team=team)
+    log_in(page, live_server.url, "alex")
+    page.goto(f"{live_server.url}/oncall/schedules/{schedule.pk}/")
+    block = page.locator(".cal-block").first
+    expect(block).to_be_visible()
+    assert page.evaluate("document.querySelector('.cal-block').style.left") != ""
+    heading = page.locator("#cal-heading")
+    before = heading.inner_text()
+    page.get_by_role("link", name="Next week").click()
+    expect(heading).not_to_have_text(before)
+    assert "date=" in page.url  # pushed URL, also a real href
+    assert page.evaluate("document.querySelector('.cal-block').style.left") != ""
+    page.get_by_role("link", name="Month", exact=True).click()
+    expect(page.locator(".cal-month-grid")).to_be_visible()
+
+
+def test_on_call_pages_fit_a_phone(browser, live_server, demo):
+    users, team = demo
+    schedule = Schedule.objects.get(team=team)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    log_in(page, live_server.url, "sam")
+    for path in [
+        "/oncall/",
+        "/oncall/mine/",
+        f"/oncall/schedules/{schedule.pk}/",
+        f"/oncall/schedules/{schedule.pk}/?view=month",
+        f"/oncall/schedules/{schedule.pk}/edit/",
+        f"/oncall/schedules/{schedule.pk}/fairness/",
+    ]:
+        page.goto(f"{live_server.url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    context.close()
