@@ -177,11 +177,14 @@ def _intersect(a_start, a_end, windows, window_ends):
 def _subtract(pieces, cuts):
     """Remove sorted, non-overlapping `cuts` from each (start, end, payload) piece."""
     out = []
+    cut_ends = [e for _, e in cuts]
+    n = len(cuts)
     for p_start, p_end, payload in pieces:
         cursor = p_start
-        for c_start, c_end in cuts:
-            if c_end <= cursor:
-                continue
+        i = bisect.bisect_right(cut_ends, cursor)
+        while i < n:
+            c_start, c_end = cuts[i]
+            i += 1
             if c_start >= p_end:
                 break
             if c_start > cursor:
@@ -199,15 +202,18 @@ def _resolve_overrides(overrides: list[OverrideSpec]) -> list[tuple]:
     if not overrides:
         return []
     points = sorted({o.start for o in overrides} | {o.end for o in overrides})
-    rank = {id(o): i for i, o in enumerate(overrides)}
+    by_start = sorted(range(len(overrides)), key=lambda i: overrides[i].start)
+    active: list[int] = []  # ranks of the overrides covering the current elementary interval
+    nxt = 0
     pieces: list[list] = []
     for a, b in zip(points, points[1:], strict=False):
-        winner = None
-        for o in overrides:
-            if o.start <= a and o.end >= b and (winner is None or rank[id(o)] > rank[id(winner)]):
-                winner = o
-        if winner is None:
+        while nxt < len(by_start) and overrides[by_start[nxt]].start <= a:
+            active.append(by_start[nxt])
+            nxt += 1
+        active = [i for i in active if overrides[i].end >= b]
+        if not active:
             continue
+        winner = overrides[max(active)]
         if pieces and pieces[-1][2] is winner and pieces[-1][1] == a:
             pieces[-1][1] = b
         else:
@@ -223,6 +229,10 @@ def _relevant_overrides(overrides, start, end):
     lo = min(o.start for o in direct)
     hi = max(o.end for o in direct)
     return [o for o in overrides if o.end > lo and o.start < hi]
+
+
+def _by_start(shift: "Shift") -> dt.datetime:
+    return shift.start
 
 
 def compute_shifts(spec: ScheduleSpec, start: dt.datetime, end: dt.datetime) -> ScheduleShifts:
@@ -260,7 +270,8 @@ def compute_shifts(spec: ScheduleSpec, start: dt.datetime, end: dt.datetime) -> 
             base.extend((ps, pe, user_id) for ps, pe in _intersect(s, e, windows, window_ends))
         result = [Shift(s, e, layer.id, u) for s, e, u in _subtract(base, cuts)]
         result.extend(Shift(s, e, layer.id, o.user_id, o.id) for s, e, o in override_pieces)
-        result = sorted(r for r in result if r.end > start and r.start < end)
+        result = [r for r in result if r.end > start and r.start < end]
+        result.sort(key=_by_start)
         shifts[layer.id] = result
         covered = [(s.start, s.end) for s in result]
         wanted = [(max(s, start), min(e, end), None) for s, e in windows if e > start and s < end]
