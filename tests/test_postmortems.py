@@ -3,6 +3,7 @@ blameless, with action items that are tracked to done."""
 
 import datetime as dt
 import re
+from importlib import import_module
 
 import pytest
 import time_machine
@@ -61,6 +62,23 @@ SEED_ACTION_ROWS = [
     "| Review all auth edge cases | Sam | 2024-01-22 | P1 |",
     "| Update runbook with auth debugging | Alex | 2024-01-19 | P2 |",
 ]
+
+
+@pytest.fixture(autouse=True)
+def severities():
+    # A transactional test elsewhere may have flushed the data migration's rows.
+    migration = import_module("incidents.migrations.0002_severities")
+    for level, name, title, description, pages, cadence in migration.SEVERITIES:
+        Severity.objects.update_or_create(
+            level=level,
+            defaults={
+                "name": name,
+                "title": title,
+                "description": description,
+                "pages": pages,
+                "update_cadence_minutes": cadence,
+            },
+        )
 
 
 @pytest.fixture
@@ -634,3 +652,38 @@ def test_the_export_downloads_markdown_and_the_print_page_renders(client, demo_d
     assert re.search(r"<td>Add integration test for expired tokens</td>", page)
     library = client.get(reverse("postmortems"), {"q": "v1.5.2"}).content.decode()
     assert "Authentication failures after v1.5.2 deployment" in library
+
+
+def fresh(user):
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_the_incident_page_panel_keeps_its_query_count_with_more_similar_incidents(client):
+    team = TeamFactory()
+    alex = member(team)
+    incident = resolved_incident(team, alex, level=3, affected_services=["auth"])
+    timeline_event_add(
+        incident=incident, kind=EventKind.ALERT, body="Alert", data={"alertname": "HighErrors"}
+    )
+
+    def add_similar(count):
+        for i in range(count):
+            other = resolved_incident(
+                team, alex, level=2, title=f"Past {i}", affected_services=["auth"]
+            )
+            timeline_event_add(
+                incident=other, kind=EventKind.ALERT, body="Alert", data={"alertname": "HighErrors"}
+            )
+
+    add_similar(2)
+    with CaptureQueriesContext(connection) as few:
+        context = selectors.incident_panel_context(incident=incident, user=fresh(alex))
+    assert len(context["similar"]) == 2
+    add_similar(10)
+    with CaptureQueriesContext(connection) as many:
+        context = selectors.incident_panel_context(incident=incident, user=fresh(alex))
+    assert len(context["similar"]) == selectors.SIMILAR_LIMIT
+    assert all(hasattr(i, "published_postmortems") for i in context["similar"])
+    assert len(few) == len(many)
+    client.force_login(alex)
+    assert "Similar past incidents" in client.get(incident.get_absolute_url()).content.decode()

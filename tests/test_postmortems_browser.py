@@ -174,3 +174,25 @@ def test_postmortem_pages_fit_a_phone(browser, live_server, demo_team):
         page.goto(f"{live_server.url}{path}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     context.close()
+
+
+def test_the_preview_follows_typing_and_a_draft_saves_itself(page, live_server, demo_team):
+    team, users = demo_team
+    postmortem = resolved(team, users["alex"]).postmortems.get()
+    log_in(page, live_server.url, "alex")
+    page.goto(f"{live_server.url}{postmortem.get_absolute_url()}")
+    editor = page.get_by_label("What Went Wrong (Markdown)")
+    editor.fill("")
+    editor.press_sequentially("- Alex forgot the **canary**", delay=20)
+    preview = page.locator("#preview-went_wrong")
+    expect(preview.locator("strong", has_text="canary")).to_be_visible()
+    expect(preview.get_by_role("note", name="Blameless check")).to_contain_text("forgot")
+    expect(page.locator("#autosave-went_wrong")).to_contain_text(
+        "Saved automatically", timeout=10_000
+    )
+    saved = Section.objects.get(postmortem=postmortem, key=SectionKey.WENT_WRONG)
+    assert saved.body == "- Alex forgot the **canary**"
+    # The autosave moved the version on: a manual save right after is not a conflict.
+    editor.press_sequentially(" period", delay=20)
+    page.get_by_role("button", name="Save What Went Wrong").click()
+    expect(page.locator("#section-went_wrong").get_by_text("Saved (version 3).")).to_be_visible()
