@@ -6,13 +6,14 @@ the responder role in the incident's team. Every timestamp is ISO-8601 in UTC.
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 import structlog
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, Q, Value, When
 from ninja import Field, Query, Router, Schema
 from ninja import Status as Reply
+from pydantic import AfterValidator
 
 from incidents.models import Incident, Severity, Status
 from incidents.services import (
@@ -29,6 +30,17 @@ log = structlog.get_logger(__name__)
 router = Router(tags=["incidents"])
 
 StatusName = Literal["triggered", "acknowledged", "mitigated", "resolved"]
+MAX_SEQ = 2**62  # beyond any real sequence number, within PostgreSQL's bigint
+
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("Text cannot contain NUL characters.")
+    return value
+
+
+# Text that PostgreSQL can store: a NUL byte is refused with a 400, never a 500.
+Text = Annotated[str, AfterValidator(_without_nul)]
 
 
 class ErrorOut(Schema):
@@ -96,23 +108,25 @@ class IncidentPageOut(Schema):
 
 class IncidentFilters(Schema):
     status: StatusName | None = Field(None, description="Only incidents in this status.")
-    severity: str | None = Field(None, description="SEV1, SEV2, SEV3 or SEV4.")
-    team: str | None = Field(None, description="A team's slug.")
-    q: str | None = Field(None, max_length=200, description="Text in the title or summary.")
-    page: int = Field(1, ge=1)
+    severity: Text | None = Field(None, max_length=50, description="SEV1, SEV2, SEV3 or SEV4.")
+    team: Text | None = Field(None, max_length=100, description="A team's slug.")
+    q: Text | None = Field(None, max_length=200, description="Text in the title or summary.")
+    page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(25, ge=1, le=100)
 
 
 class IncidentDeclareIn(Schema):
-    title: str = Field(min_length=1, max_length=200)
-    severity: str = Field(examples=["SEV2"], description="SEV1, SEV2, SEV3 or SEV4.")
-    team: str = Field(description="The slug of the team that owns the incident.")
-    summary: str = Field("", max_length=MAX_NOTE_LENGTH)
+    title: Text = Field(min_length=1, max_length=200)
+    severity: Text = Field(
+        max_length=50, examples=["SEV2"], description="SEV1, SEV2, SEV3 or SEV4."
+    )
+    team: Text = Field(max_length=100, description="The slug of the team that owns the incident.")
+    summary: Text = Field("", max_length=MAX_NOTE_LENGTH)
     is_private: bool = False
 
 
 class TimelineNoteIn(Schema):
-    body: str = Field(description=f"Markdown, at most {MAX_NOTE_LENGTH:,} characters.")
+    body: Text = Field(description=f"Markdown, at most {MAX_NOTE_LENGTH:,} characters.")
     occurred_at: dt.datetime | None = Field(
         None, description="When it happened, for backfill; not in the future. Default: now."
     )
@@ -313,8 +327,9 @@ def incident_timeline(request, incident_id: int, after_seq: int = 0, limit: int 
     """The incident's timeline in time order; after_seq returns only events changed since."""
     incident = get_object_for_user(request.user, Incident.objects.all(), pk=incident_id)
     limit = min(max(limit, 1), 1000)
+    after_seq = min(max(after_seq, 0), MAX_SEQ)
     events = (
-        incident.events.filter(deleted_at__isnull=True, seq__gt=max(after_seq, 0))
+        incident.events.filter(deleted_at__isnull=True, seq__gt=after_seq)
         .select_related("author")
         .order_by("occurred_at", "id")[:limit]
     )

@@ -1,6 +1,7 @@
 """The incidents JSON API: tokens, each operation, the page's permission rules, bad input."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
@@ -428,3 +429,24 @@ def test_the_openapi_document_lists_the_incident_operations(client):
 
 def _sev(level):
     return Severity.objects.get(level=level)
+
+
+def test_text_postgresql_cannot_store_and_huge_numbers_are_4xx_not_500(client, team, responder):
+    incident = IncidentFactory(team=team)
+    for params in ({"q": "a\x00b"}, {"team": "a\x00"}, {"page": 10**20}):
+        assert _get(client, BASE, responder, **params).status_code == 400
+    assert _get(client, f"{BASE}{10**20}", responder).status_code == 404
+    events = _get(client, f"{BASE}{incident.pk}/events", responder, after_seq=10**25)
+    assert events.status_code == 200
+    declare = _post(
+        client, BASE, responder, {"title": "a\x00", "severity": "SEV1", "team": "payments"}
+    )
+    note = _post(client, f"{BASE}{incident.pk}/events", responder, {"body": "a\x00b"})
+    assert (declare.status_code, note.status_code) == (400, 400)
+    assert "NUL" in json.dumps(note.json())
+    bad_date = _post(
+        client, f"{BASE}{incident.pk}/events", responder, {"body": "x", "occurred_at": "soon"}
+    )
+    assert bad_date.status_code == 400
+    assert Incident.objects.count() == 1
+    assert not incident.events.exists()
