@@ -1,0 +1,143 @@
+"""Real Celery worker (with its beat tick) delivering to fake Slack, PagerDuty, SMTP and
+webhook receivers on 127.0.0.1."""
+
+import hashlib
+import hmac
+
+import pytest
+from django.conf import settings as django_settings
+
+from alerts.models import TeamRouting
+from oncall.models import ContactMethod
+from paging.models import DeliveryAttempt, InAppNotification, Notification
+from paging.services import incident_acknowledge
+from tests.alerts_fixtures import (
+    am_payload,
+    fast_passwords,  # noqa: F401 (an autouse fixture)
+    integration_for,
+    oncall_team,
+    post,
+    severities,  # noqa: F401 (a fixture)
+)
+from tests.celery_worker import running_worker, wait_for
+from tests.paging_fakes import FakeHTTP, FakeSMTP, worker_env
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.worker,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("severities"),
+]
+
+HTTP_PORT, SMTP_PORT = 18601, 18602
+
+
+@pytest.fixture
+def providers():
+    with FakeHTTP(HTTP_PORT) as http, FakeSMTP(SMTP_PORT) as smtp:
+        yield http, smtp
+
+
+def _setup(http, *, webhook_path="/hook"):
+    team, people = oncall_team(contacts=False)
+    primary = people["primary"]
+    ContactMethod.objects.create(user=primary, kind="email", value="primary@vigil.example")
+    ContactMethod.objects.create(user=primary, kind="slack", value=http.url("/slack-dm"))
+    ContactMethod.objects.create(user=primary, kind="webhook", value=http.url(webhook_path))
+    TeamRouting.objects.create(
+        team=team,
+        incidents_webhook_url=http.url("/slack-incidents"),
+        pagerduty_routing_key="R0UT1NGKEY",
+    )
+    integration, token = integration_for(team)
+    return team, people, integration, token
+
+
+def test_each_notification_arrives_once_with_its_documented_shape(providers, client, settings):
+    http, smtp = providers
+    settings.PAGERDUTY_EVENTS_URL = http.url("/pagerduty")
+    team, people, integration, token = _setup(http)
+    env = worker_env(smtp_port=SMTP_PORT, pagerduty_url=http.url("/pagerduty"))
+    with running_worker(beat=True, env=env):
+        assert post(client, integration, am_payload(), token=token).status_code == 202
+        done = wait_for(lambda: Notification.objects.filter(state="sent").count() >= 6, timeout=30)
+        assert done, list(Notification.objects.values_list("key", "state", "last_error"))
+        # Acknowledging sends PagerDuty's acknowledge with the same dedup_key.
+        incident = integration.groups.get().incident
+        incident_acknowledge(incident=incident, by=people["primary"])
+        assert wait_for(lambda: http.accepted_at("/pagerduty")[1:], timeout=20)
+        wait_for(lambda: False, timeout=2)  # anything duplicated would arrive now
+
+    chat = http.accepted_at("/slack-incidents")
+    assert len(chat) == 1
+    blocks = chat[0]["json"]["blocks"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "actions"]
+    assert blocks[0]["text"]["text"] == "🚨 AgentHighErrorRate"
+    assert blocks[1]["text"]["text"] == "AgentHighErrorRate is happening"
+    assert blocks[2]["fields"][0]["text"] == "*Severity:*\ncritical"
+    assert blocks[2]["fields"][1]["text"].startswith("*Value:*")
+    buttons = {e["text"]["text"]: e["url"] for e in blocks[3]["elements"]}
+    assert buttons["Runbook"] == "https://wiki.example/runbooks/high-error-rate"
+    assert buttons["Dashboard"] == "https://grafana.example/agent-health"
+
+    dm = http.accepted_at("/slack-dm")
+    assert len(dm) == 1
+    dm_buttons = {e["text"]["text"]: e["url"] for e in dm[0]["json"]["blocks"][3]["elements"]}
+    assert "/paging/ack/" in dm_buttons["Acknowledge"]
+
+    pd = http.accepted_at("/pagerduty")
+    assert [e["json"]["event_action"] for e in pd] == ["trigger", "acknowledge"]
+    assert {e["json"]["dedup_key"] for e in pd} == {f"vigil-incident-{incident.pk}"}
+    assert pd[0]["json"]["routing_key"] == "R0UT1NGKEY"
+    assert pd[0]["json"]["payload"]["severity"] == "critical"
+    assert pd[0]["json"]["payload"]["custom_details"]["runbook"].endswith("high-error-rate")
+
+    hook = http.accepted_at("/hook")
+    assert len(hook) == 1
+    headers = hook[0]["headers"]
+    stamp = headers["X-Vigil-Timestamp"]
+    expected = hmac.new(
+        django_settings.PAGING_WEBHOOK_SECRET.encode(),
+        f"{stamp}.".encode() + hook[0]["raw"],
+        hashlib.sha256,
+    ).hexdigest()
+    assert headers["X-Vigil-Signature"] == f"t={stamp},v1={expected}"
+    assert hook[0]["json"]["event"] == "page"
+    assert hook[0]["json"]["ack_url"]
+
+    assert len(smtp.messages) == 1
+    mail = smtp.messages[0]
+    assert mail["to"] == ["primary@vigil.example"]
+    assert "Subject: [CRITICAL] AgentHighErrorRate" in mail["data"]
+    assert "/paging/ack/" in mail["data"]
+
+    assert InAppNotification.objects.filter(user=people["primary"]).count() == 1
+    assert not InAppNotification.objects.exclude(user=people["primary"]).exists()
+
+
+def test_a_provider_answering_500_is_retried_with_backoff(client):
+    with FakeHTTP(HTTP_PORT, script={"/hook": [500, 500]}) as http:
+        team, people, integration, token = _setup(http)
+        TeamRouting.objects.filter(team=team).update(pagerduty_routing_key="")
+        ContactMethod.objects.exclude(kind="webhook").delete()
+        with running_worker(beat=True, env=worker_env()):
+            post(client, integration, am_payload(), token=token)
+            note = wait_for(
+                lambda: Notification.objects.filter(channel="webhook", state="sent").first(),
+                timeout=30,
+            )
+            assert note, list(Notification.objects.values_list("key", "state", "last_error"))
+            incident = integration.groups.get().incident
+            incident_acknowledge(incident=incident, by=people["primary"])
+            wait_for(lambda: False, timeout=2)
+    attempts = list(DeliveryAttempt.objects.filter(notification=note).order_by("number"))
+    assert [(a.number, a.ok, a.status_code) for a in attempts] == [
+        (1, False, 500),
+        (2, False, 500),
+        (3, True, 200),
+    ]
+    # Exponential backoff (base 0.3 s in this worker): at least 0.3 s, then at least 0.6 s.
+    assert (attempts[1].started_at - attempts[0].finished_at).total_seconds() >= 0.3
+    assert (attempts[2].started_at - attempts[1].finished_at).total_seconds() >= 0.6
+    assert len(http.accepted_at("/hook")) == 1
+    assert len([r for r in http.requests if r["path"] == "/hook"]) == 3
