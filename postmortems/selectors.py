@@ -52,7 +52,9 @@ def postmortem_page_data(postmortem):
         "approvals": list(postmortem.approvals.select_related("approver")),
         "reviewers": list(postmortem.reviewers.all()),
         "action_items": list(
-            ActionItem.objects.filter(incident_id=postmortem.incident_id).select_related("owner")
+            ActionItem.objects.filter(incident_id=postmortem.incident_id)
+            .select_related("owner")
+            .order_by("created_at", "id")
         ),
         "team_members": list(
             Membership.objects.filter(team_id=postmortem.team_id)

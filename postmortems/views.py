@@ -444,9 +444,9 @@ def _document(postmortem):
     return document.export_markdown(
         postmortem,
         sections=postmortem.sections.all(),
-        action_items=ActionItem.objects.filter(incident_id=postmortem.incident_id).select_related(
-            "owner"
-        ),
+        action_items=ActionItem.objects.filter(incident_id=postmortem.incident_id)
+        .select_related("owner")
+        .order_by("created_at", "id"),
     )
 
 
