@@ -11,8 +11,8 @@ import structlog
 from django.db import transaction
 
 from audit.services import audit_record
-from incidents.models import EventKind, Incident, Severity, Status
-from incidents.services import timeline_event_add
+from incidents.models import ChecklistItem, EventKind, Incident, Severity, Status
+from incidents.services import checklist_create, timeline_event_add
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,15 @@ def at(hhmm: str) -> dt.datetime:
     return dt.datetime.combine(INCIDENT_DATE, dt.time(hour, minute), tzinfo=dt.UTC)
 
 
+# Response checklist items the seed's timeline shows done, with the row that shows it.
+CHECKLIST_DONE = [
+    ("Alert received and acknowledged", "03:14"),
+    ("Obvious fix attempted (rollback, scale, etc.)", "03:22"),
+    ("Mitigation confirmed working", "03:30"),
+    ("Monitoring confirms resolution", "03:49"),
+    ("Incident declared resolved", "03:49"),
+]
+
 STARTED_AT = at("03:10")  # the deployment that caused it
 DECLARED_AT = at("03:13")  # the alert opened the incident
 ACKNOWLEDGED_AT = at("03:14")
@@ -71,6 +80,8 @@ def seed(*, team, users):
             incident = _create_incident(team=team, users=users)
         incident.responders.add(*(users[name] for name in ("alex", "jordan", "sam")))
         added = _add_missing_timeline_rows(incident=incident, users=users)
+        if not ChecklistItem.objects.filter(incident=incident).exists():
+            _add_checklist(incident=incident, users=users)
     log.info("demo_incident_ready", incident_id=incident.pk, events_added=added)
     return incident
 
@@ -125,3 +136,13 @@ def _add_missing_timeline_rows(*, incident, users) -> int:
         )
         added += 1
     return added
+
+
+def _add_checklist(*, incident, users) -> None:
+    # Ticked at the seed's times without timeline rows of their own: the seed's table is the
+    # timeline, and checklist_item_set_done would date them now.
+    checklist_create(incident=incident)
+    for text, hhmm in CHECKLIST_DONE:
+        ChecklistItem.objects.filter(incident=incident, text=text).update(
+            done_at=at(hhmm), done_by=users["alex"]
+        )

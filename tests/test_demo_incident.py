@@ -129,3 +129,34 @@ def test_a_note_added_to_the_demo_incident_survives_a_second_seed():
     bodies = list(incident.events.values_list("body", flat=True))
     assert bodies.count("Rehearsal note") == 1
     assert len(bodies) == len(_seed_rows()) + 1
+
+
+def test_the_demo_incident_page_shows_the_timeline_and_the_ticked_checklist(client):
+    from accounts.models import User
+    from incidents.models import ChecklistItem
+
+    call_command("seed_demo")
+    incident = Incident.objects.get(title=TITLE)
+    done = dict(
+        ChecklistItem.objects.filter(incident=incident, done_at__isnull=False).values_list(
+            "text", "done_at"
+        )
+    )
+    assert _utc(done["Alert received and acknowledged"]) == dt.datetime(
+        2024, 1, 15, 3, 14, tzinfo=dt.UTC
+    )
+    assert _utc(done["Incident declared resolved"]) == dt.datetime(
+        2024, 1, 15, 3, 49, tzinfo=dt.UTC
+    )
+    client.force_login(User.objects.get(username="casey"))
+    response = client.get(incident.get_absolute_url())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert TITLE in page
+    assert "Rollback complete, all pods on v1.5.1" in page
+    assert "Incident resolved, error rate &lt;0.1%" in page
+    items = list(ChecklistItem.objects.filter(incident=incident).values_list("pk", "done_at"))
+    call_command("seed_demo")
+    assert list(ChecklistItem.objects.filter(incident=incident).values_list("pk", "done_at")) == (
+        items
+    )
