@@ -119,6 +119,7 @@ def seed(*, team, users):
                     priority=priority,
                     by=alex,
                     today=POSTMORTEM_DAY,
+                    announce=False,
                 )
         services.postmortem_submit_for_review(postmortem=postmortem, by=alex)
         approval = services.postmortem_approve(postmortem=postmortem, by=sam)

@@ -12,8 +12,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.services import audit_record
-from incidents.models import EventKind, Incident, Status
-from incidents.services import timeline_event_add
+from incidents.models import ChecklistItem, EventKind, Incident, Status
+from incidents.services import checklist_item_set_done, timeline_event_add
 from oncall.models import Membership, Role
 from postmortems import document
 from postmortems.models import (
@@ -74,6 +74,19 @@ def _timeline_events(incident, source):
     return events
 
 
+# The seed's follow-up checklist lines that postmortem work completes.
+CHECKLIST_POSTMORTEM = "Postmortem scheduled"
+CHECKLIST_ACTION_ITEMS = "Action items created"
+
+
+def _tick_checklist(*, incident, text, by):
+    item = ChecklistItem.objects.filter(
+        incident_id=incident.pk, text=text, done_at__isnull=True
+    ).first()
+    if item is not None:
+        checklist_item_set_done(item=item, done=True, by=by)
+
+
 def _refresh_search_text(postmortem):
     bodies = Section.objects.filter(postmortem=postmortem).values_list("body", flat=True)
     text = "\n".join([postmortem.title, postmortem.incident.title, *bodies])
@@ -129,6 +142,7 @@ def postmortem_generate(
                 f"{postmortem.due_at:%Y-%m-%d %H:%M} UTC)",
                 data={"postmortem_id": postmortem.pk},
             )
+            _tick_checklist(incident=incident, text=CHECKLIST_POSTMORTEM, by=by)
         audit_record(
             actor=by,
             action="postmortem.generate",
@@ -440,8 +454,10 @@ def action_item_create(
     postmortem=None,
     tracker_url="",
     today=None,
+    announce=True,
 ) -> ActionItem:
-    """`today` is the day the item is written (the demo backdates it to the seed's day)."""
+    """`today` is the day the item is written (the demo backdates it to the seed's day);
+    `announce=False` leaves the incident's checklist and timeline alone."""
     title = (title or "").strip()
     if not title:
         raise PostmortemError("An action item needs a title.")
@@ -476,6 +492,8 @@ def action_item_create(
             tracker_url=tracker_url or "",
             created_by=by,
         )
+        if announce:
+            _tick_checklist(incident=incident, text=CHECKLIST_ACTION_ITEMS, by=by)
         audit_record(
             actor=by,
             action="action_item.create",
