@@ -47,10 +47,13 @@ class Runbook(models.Model):
         return reverse("runbook_detail", args=[self.slug])
 
     @property
+    def reviewed_or_created_at(self):
+        # Writing a runbook is its first review.
+        return self.last_reviewed_at or self.created_at
+
+    @property
     def is_stale(self):
-        if self.last_reviewed_at is None:
-            return True
-        return self.last_reviewed_at < timezone.now() - REVIEW_INTERVAL
+        return self.reviewed_or_created_at < timezone.now() - REVIEW_INTERVAL
 
 
 class RunbookRevision(models.Model):

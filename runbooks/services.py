@@ -509,7 +509,9 @@ def review_digest_send(*, now=None) -> int:
 
     stale = (
         Runbook.objects.filter(owner__isnull=False, owner__is_active=True)
-        .filter(Q(last_reviewed_at__isnull=True) | Q(last_reviewed_at__lt=cutoff))
+        .filter(
+            Q(last_reviewed_at__isnull=True, created_at__lt=cutoff) | Q(last_reviewed_at__lt=cutoff)
+        )
         .select_related("owner", "team")
         .order_by("owner_id", "title")
     )

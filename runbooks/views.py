@@ -212,7 +212,10 @@ def runbook_diff(request, slug):
     meta = []
     for label, attr in [("Title", "title"), ("Tags", "tags"), ("Alert names", "alert_names")]:
         if getattr(old, attr) != getattr(new, attr):
-            meta.append({"label": label, "old": getattr(old, attr), "new": getattr(new, attr)})
+            before, after = getattr(old, attr), getattr(new, attr)
+            if isinstance(before, list):
+                before, after = ", ".join(before) or "(none)", ", ".join(after) or "(none)"
+            meta.append({"label": label, "old": before, "new": after})
     return render(
         request,
         "runbooks/diff.html",
@@ -297,6 +300,7 @@ def incident_runbooks(request, incident_id):
         "can_tick": can(request.user, CHANGE, incident),
         "events": _events(incident),
         "next": f"{here}?runbook={current.runbook.slug}" if current else here,
+        "all_runbooks": Runbook.objects.only("slug", "title").order_by("title"),
     }
     if current:
         context["toc_html"], context["body_html"] = render_runbook(current.runbook.body)

@@ -419,15 +419,20 @@ def test_mark_reviewed_records_who_and_when(client, runbook, responder):
 
 def test_the_weekly_digest_emails_owners_their_stale_runbooks(team, responder, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    start = timezone.now()
     fresh = runbook_create(title="Fresh", slug="fresh", team=team, body="b", by=responder)
-    runbook_mark_reviewed(runbook=fresh, by=responder)
     runbook_create(title="Never Reviewed", slug="never", team=team, body="b", by=responder)
-    with time_machine.travel(timezone.now() + timedelta(days=30)):
+    runbook_create(title="Just Written", slug="new", team=team, body="b", by=responder)
+    with time_machine.travel(start + timedelta(days=60)):
+        runbook_mark_reviewed(runbook=fresh, by=responder)
+    Runbook.objects.filter(slug="new").update(created_at=start + timedelta(days=80))
+    with time_machine.travel(start + timedelta(days=91)):
         assert review_digest_send() == 1
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [responder.email]
     assert "Never Reviewed" in message.body and "Fresh" not in message.body
+    assert "Just Written" not in message.body
     assert "/runbooks/never/" in message.body
     assert "runbooks-review-digest" in settings.CELERY_BEAT_SCHEDULE
     entry = settings.CELERY_BEAT_SCHEDULE["runbooks-review-digest"]
@@ -553,3 +558,19 @@ def test_the_tick_redirect_stays_inside_vigil(client, team, responder, runbook):
     )
     response = client.post(url, {"next": "https://evil.example/"})
     assert response["Location"] == reverse("incident_runbooks", args=[incident.pk])
+
+
+def test_a_responder_can_open_any_runbook_on_an_incident_by_hand(client, team, responder, library):
+    incident = declare(team, responder)
+    client.force_login(responder)
+    url = reverse("incident_runbooks", args=[incident.pk])
+    html = client.get(url, {"runbook": "disk-space-full"}).content.decode()
+    assert "Disk Space Full" in html and "opened by hand" in html
+    tick = reverse(
+        "runbook_step_tick",
+        args=[incident.pk, "disk-space-full", "step-1-which-filesystem-how-fast"],
+    )
+    assert client.post(tick).status_code == 302
+    # Once a step is ticked it stays offered on the incident.
+    offered = incident_panel_context(incident=incident, user=responder)["offered"]
+    assert [o.runbook.slug for o in offered] == ["disk-space-full"]

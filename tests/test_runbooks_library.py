@@ -55,6 +55,8 @@ def snapshot():
 def test_the_library_holds_every_runbook_the_seed_lists(demo):
     assert dict(Runbook.objects.values_list("slug", "title")) == LIBRARY
     assert all(r.owner.username == "sam" for r in Runbook.objects.select_related("owner"))
+    stale = {r.slug for r in Runbook.objects.all() if r.is_stale}
+    assert stale == set(runbooks_demo.NEGLECTED)
 
 
 def test_loading_the_library_again_changes_nothing(demo):
