@@ -689,3 +689,51 @@ def test_the_incident_page_panel_keeps_its_query_count_with_more_similar_inciden
     assert len(few) == len(many)
     client.force_login(alex)
     assert "Similar past incidents" in client.get(incident.get_absolute_url()).content.decode()
+
+
+# --- JSON API ------------------------------------------------------------------------------
+
+
+def test_the_api_generates_a_draft_lists_action_items_and_moves_their_status(client):
+    from accounts.tokens import api_token_create
+
+    team = TeamFactory()
+    alex = member(team)
+    outsider = member(TeamFactory())
+    incident = resolved_incident(team, alex, level=3)
+    _, raw = api_token_create(user=alex, name="test")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    url = f"/api/v1/postmortems/from-incident/{incident.pk}"
+    response = client.post(url, {"timeline_source": "all"}, content_type="application/json", **auth)
+    assert response.status_code == 201
+    postmortem_id = response.json()["id"]
+    again = client.post(url, {}, content_type="application/json", **auth)
+    assert (again.status_code, again.json()["id"]) == (200, postmortem_id)
+    text = client.get(f"/api/v1/postmortems/{postmortem_id}/markdown", **auth)
+    assert text.content.decode().startswith("# Incident Postmortem: ")
+    make_items(team, alex, 2)
+    items = client.get("/api/v1/postmortems/action-items?mine=true", **auth).json()
+    assert [i["owner"] for i in items] == [alex.username, alex.username]
+    moved = client.post(
+        f"/api/v1/postmortems/action-items/{items[0]['id']}/status",
+        {"status": "done"},
+        content_type="application/json",
+        **auth,
+    )
+    assert moved.json()["status"] == "done"
+    bad = client.post(
+        f"/api/v1/postmortems/action-items/{items[0]['id']}/status",
+        {"status": "finished"},
+        content_type="application/json",
+        **auth,
+    )
+    assert bad.status_code == 400
+    _, other = api_token_create(user=outsider, name="test")
+    refused = client.post(
+        f"/api/v1/postmortems/action-items/{items[1]['id']}/status",
+        {"status": "done"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {other}",
+    )
+    assert refused.status_code == 403
+    assert ActionItem.objects.get(pk=items[1]["id"]).status == ActionItemStatus.OPEN

@@ -60,3 +60,4 @@ def _invalid(request, exc):
 api.add_router("/incidents", "incidents.api.router")
 api.add_router("", "oncall.api.router")  # /oncall/now, /schedules/{id}/shifts
 api.add_router("/paging", "paging.api.router")
+api.add_router("/postmortems", "postmortems.api.router")
