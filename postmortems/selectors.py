@@ -70,9 +70,11 @@ def postmortem_library(*, user, query=""):
     qs = (
         postmortem_queryset()
         .filter(access.visible_filter(user, "incident__"), status=PostmortemStatus.PUBLISHED)
+        # A newer published revision replaces the older one in the library.
+        .exclude(next_revision__status=PostmortemStatus.PUBLISHED)
         .order_by("-published_at", "-id")
     )
-    for word in query.split()[:10]:
+    for word in query.replace("\x00", "").split()[:10]:
         qs = qs.filter(search_text__icontains=word)
     return qs
 

@@ -79,6 +79,11 @@ CHECKLIST_POSTMORTEM = "Postmortem scheduled"
 CHECKLIST_ACTION_ITEMS = "Action items created"
 
 
+def _clean(text) -> str:
+    # PostgreSQL cannot store NUL characters; they are never meaningful in prose.
+    return (text or "").replace("\x00", "")
+
+
 def _tick_checklist(*, incident, text, by):
     item = ChecklistItem.objects.filter(
         incident_id=incident.pk, text=text, done_at__isnull=True
@@ -191,7 +196,7 @@ def _refuse_unless_editable(postmortem):
 
 def section_save(*, section, body, base_version, by) -> Section:
     """Save a section if nobody saved it since `base_version`; otherwise SectionConflict."""
-    body = (body or "").replace("\r\n", "\n")
+    body = _clean(body).replace("\r\n", "\n")
     if len(body) > MAX_SECTION_LENGTH:
         raise PostmortemError(f"A section is limited to {MAX_SECTION_LENGTH:,} characters.")
     try:
@@ -293,11 +298,12 @@ def postmortem_request_changes(*, postmortem, by, note="") -> Postmortem:
         postmortem.status = PostmortemStatus.CHANGES_REQUESTED
         postmortem.save(update_fields=["status"])
         postmortem.approvals.all().delete()
-        if note.strip():
+        note = _clean(note).strip()
+        if note:
             thread = ReviewThread.objects.create(
                 postmortem=postmortem, section_key=SectionKey.META, created_by=by
             )
-            ReviewComment.objects.create(thread=thread, author=by, body=note.strip())
+            ReviewComment.objects.create(thread=thread, author=by, body=note)
         audit_record(
             actor=by,
             action="postmortem.request_changes",
@@ -396,7 +402,7 @@ def postmortem_open_revision(*, postmortem, by) -> Postmortem:
 
 
 def thread_start(*, postmortem, section_key, body, by) -> ReviewThread:
-    body = (body or "").strip()
+    body = _clean(body).strip()
     if not body:
         raise PostmortemError("A comment needs some text.")
     if section_key not in SectionKey.values:
@@ -413,7 +419,7 @@ def thread_start(*, postmortem, section_key, body, by) -> ReviewThread:
 
 
 def thread_reply(*, thread, body, by) -> ReviewComment:
-    body = (body or "").strip()
+    body = _clean(body).strip()
     if not body:
         raise PostmortemError("A reply needs some text.")
     with transaction.atomic():
@@ -458,7 +464,7 @@ def action_item_create(
 ) -> ActionItem:
     """`today` is the day the item is written (the demo backdates it to the seed's day);
     `announce=False` leaves the incident's checklist and timeline alone."""
-    title = (title or "").strip()
+    title = _clean(title).strip()
     if not title:
         raise PostmortemError("An action item needs a title.")
     if owner is None:

@@ -81,7 +81,7 @@ def _render_detail(request, postmortem, *, status=200, **extra):
 
 @login_required
 def library(request):
-    query = request.GET.get("q", "").strip()[:200]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     context = {
         "query": query,
         "published": selectors.postmortem_library(user=request.user, query=query)[:50],
@@ -378,7 +378,7 @@ def action_items(request):
         "priority": request.GET.get("priority", "")
         if request.GET.get("priority") in Priority.values
         else "",
-        "team": request.GET.get("team", "")[:100],
+        "team": request.GET.get("team", "").replace("\x00", "")[:100],
         "status": request.GET.get("status", "")
         if request.GET.get("status") in ActionItemStatus.values
         else "",

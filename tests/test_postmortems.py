@@ -359,6 +359,11 @@ def test_a_published_postmortem_refuses_edits_and_opens_a_revision(client):
     assert revision.sections.get(key=SectionKey.LESSONS).body == before
     postmortem.refresh_from_db()
     assert postmortem.status == PostmortemStatus.PUBLISHED
+    assert list(selectors.postmortem_library(user=alex)) == [postmortem]
+    services.postmortem_submit_for_review(postmortem=revision, by=alex)
+    services.postmortem_approve(postmortem=revision, by=sam)
+    services.postmortem_publish(postmortem=revision, by=sam)
+    assert list(selectors.postmortem_library(user=alex)) == [revision]
 
 
 # --- review workflow -------------------------------------------------------------------------
@@ -737,3 +742,24 @@ def test_the_api_generates_a_draft_lists_action_items_and_moves_their_status(cli
     )
     assert refused.status_code == 403
     assert ActionItem.objects.get(pk=items[1]["id"]).status == ActionItemStatus.OPEN
+
+
+def test_nul_characters_and_junk_never_cause_a_server_error(client):
+    team = TeamFactory()
+    alex = member(team)
+    postmortem = draft_for(team, alex)
+    section = postmortem.sections.get(key=SectionKey.LESSONS)
+    client.force_login(alex)
+    save = reverse("postmortem_section_save", args=[postmortem.pk, section.key])
+    assert client.post(save, {"body": "a\x00b", "version": section.version}).status_code == 302
+    assert Section.objects.get(pk=section.pk).body == "ab"
+    assert client.post(save, {"body": "x", "version": "abc"}).status_code == 409
+    assert client.get(reverse("postmortems"), {"q": "x\x00"}).status_code == 200
+    assert client.get(reverse("action_item_list"), {"team": "\x00"}).status_code == 200
+    unknown = reverse("postmortem_section_save", args=[postmortem.pk, "nope"])
+    assert client.post(unknown, {"body": "x", "version": 1}).status_code == 404
+    refill = reverse("postmortem_timeline_refill", args=[postmortem.pk])
+    assert client.post(refill, {"timeline_source": "bogus", "version": 1}).status_code == 409
+    comment = reverse("postmortem_thread_start", args=[postmortem.pk])
+    assert client.post(comment, {"section": "nope", "body": "hi"}).status_code == 400
+    assert not postmortem.threads.exists()
