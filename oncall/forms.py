@@ -5,7 +5,7 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import get_user_model
 
-from oncall.models import Cadence, Layer, Restriction
+from oncall.models import Cadence, ContactMethod, EscalationStep, Layer, Restriction
 from oncall.services import LayerData
 
 User = get_user_model()
@@ -79,6 +79,7 @@ class ScheduleForm(forms.Form):
 
 
 class LayerForm(forms.Form):
+    layer_id = forms.IntegerField(widget=forms.HiddenInput, required=False)
     name = forms.CharField(label="Layer name", max_length=60)
     members = forms.CharField(
         label="Members in order",
@@ -130,6 +131,7 @@ class LayerForm(forms.Form):
     def layer_data(self) -> LayerData:
         d = self.cleaned_data
         return LayerData(
+            id=d.get("layer_id"),
             name=d["name"].strip(),
             members=d["members"],
             start_date=d["start_date"],
@@ -146,3 +148,60 @@ class LayerForm(forms.Form):
 LayerFormSet = forms.formset_factory(
     LayerForm, extra=1, can_delete=True, max_num=8, validate_max=True
 )
+
+
+class EscalationPolicyForm(forms.Form):
+    repeat = forms.IntegerField(
+        label="Run the steps this many times", min_value=1, max_value=9, initial=1
+    )
+
+
+class EscalationStepForm(forms.Form):
+    target_kind = forms.ChoiceField(label="Notify", choices=EscalationStep.TargetKind.choices)
+    layer = forms.ModelChoiceField(label="Layer", queryset=Layer.objects.none(), required=False)
+    user = forms.ModelChoiceField(label="Person", queryset=User.objects.none(), required=False)
+    wait_minutes = forms.IntegerField(
+        label="Then wait (minutes)", min_value=0, max_value=1440, initial=5
+    )
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["layer"].queryset = Layer.objects.filter(schedule__team=team).select_related(
+            "schedule"
+        )
+        self.fields["user"].queryset = User.objects.filter(memberships__team=team).order_by(
+            "username"
+        )
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("target_kind")
+        if kind == EscalationStep.TargetKind.LAYER and not data.get("layer"):
+            self.add_error("layer", "Choose the layer whose on-call person is notified.")
+        if kind == EscalationStep.TargetKind.USER and not data.get("user"):
+            self.add_error("user", "Choose the person to notify.")
+        return data
+
+
+EscalationStepFormSet = forms.formset_factory(
+    EscalationStepForm, extra=1, can_delete=True, max_num=10, validate_max=True
+)
+
+
+class ContactMethodForm(forms.ModelForm):
+    class Meta:
+        model = ContactMethod
+        fields = ["kind", "value", "label"]
+        labels = {"kind": "Kind", "value": "Address or number", "label": "Label (optional)"}
+
+    def clean(self):
+        data = super().clean()
+        kind, value = data.get("kind"), (data.get("value") or "").strip()
+        if kind == ContactMethod.Kind.EMAIL:
+            forms.EmailField().clean(value)
+        elif kind in (ContactMethod.Kind.SMS, ContactMethod.Kind.PHONE):
+            if not re.fullmatch(r"\+?[0-9 ()./-]{6,32}", value):
+                self.add_error("value", "Enter a phone number, e.g. +49 170 1234567.")
+        elif kind == ContactMethod.Kind.WEBHOOK:
+            forms.URLField().clean(value)
+        return data

@@ -17,6 +17,9 @@ from audit.services import audit_record
 from oncall.models import (
     PRE_SHIFT_CHECKLIST,
     CalendarToken,
+    ContactMethod,
+    EscalationPolicy,
+    EscalationStep,
     GapNotice,
     HandoffNote,
     Layer,
@@ -55,6 +58,7 @@ class LayerData:
     restriction: str = "none"
     active_from: dt.time = dt.time(9, 0)
     active_until: dt.time = dt.time(17, 0)
+    id: int | None = None  # the saved layer this edits, if any
 
     def spec(self, *, id: int, position: int) -> LayerSpec:
         return LayerSpec(
@@ -132,10 +136,20 @@ def schedule_save(*, team, name: str, time_zone: str, layers: list[LayerData], b
         schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
         schedule.name, schedule.time_zone = name, time_zone
         schedule.save(update_fields=["name", "time_zone"])
-    existing = {la.name: la for la in schedule.layers.all()}
+    existing = list(schedule.layers.all())
+    by_id = {la.pk: la for la in existing}
+    by_name = {la.name: la for la in existing}
+    # Free the names first: layers may swap names in one edit (unique per schedule).
+    for la in existing:
+        la.name = f"~{la.pk}"
+        la.save(update_fields=["name"])
     keep = set()
     for position, data in enumerate(layers):
-        layer = existing.get(data.name) or Layer(schedule=schedule)
+        # Edit the same layer (keeping its overrides and escalation steps), matched by id,
+        # then by name; otherwise it is a new layer.
+        layer = by_id.get(data.id) or by_name.get(data.name)
+        if layer is None or layer.pk in keep:
+            layer = Layer(schedule=schedule)
         for attr in (
             "name",
             "start_date",
@@ -479,3 +493,87 @@ def calendar_token_revoke(*, by, schedule=None, user=None) -> int:
         audit_record(actor=by, action="calendar_token.revoke", obj=token)
         count += 1
     return count
+
+
+@dataclass
+class StepData:
+    target_kind: str
+    wait_minutes: int
+    layer: Layer | None = None
+    user: object | None = None
+
+
+@transaction.atomic
+def escalation_policy_save(*, policy, repeat: int, steps: list[StepData], by):
+    """Replace a policy's steps (in order) and its repeat count, all or nothing."""
+    problems = []
+    if not steps:
+        problems.append("An escalation policy needs at least one step.")
+    if repeat < 1:
+        problems.append("Run the steps at least once.")
+    members = _team_member_ids(policy.team)
+    for n, step in enumerate(steps, start=1):
+        if step.target_kind == "layer" and (
+            step.layer is None or step.layer.schedule.team_id != policy.team_id
+        ):
+            problems.append(f"Step {n}: choose a layer of {policy.team}.")
+        if step.target_kind == "user" and (step.user is None or step.user.pk not in members):
+            problems.append(f"Step {n}: choose a member of {policy.team}.")
+    if problems:
+        raise OncallError(" ".join(problems))
+    locked = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
+    before = _policy_snapshot(locked)
+    locked.repeat = repeat
+    locked.save(update_fields=["repeat"])
+    locked.steps.all().delete()
+    EscalationStep.objects.bulk_create(
+        [
+            EscalationStep(
+                policy=locked,
+                position=i,
+                target_kind=s.target_kind,
+                layer=s.layer if s.target_kind == "layer" else None,
+                user=s.user if s.target_kind == "user" else None,
+                wait_minutes=s.wait_minutes,
+            )
+            for i, s in enumerate(steps)
+        ]
+    )
+    audit_record(
+        actor=by,
+        action="escalation_policy.update",
+        obj=locked,
+        before=before,
+        after=_policy_snapshot(locked),
+    )
+    return locked
+
+
+def _policy_snapshot(policy) -> dict:
+    return {
+        "repeat": policy.repeat,
+        "steps": [
+            {
+                "target_kind": s.target_kind,
+                "layer": s.layer_id,
+                "user": s.user_id,
+                "wait_minutes": s.wait_minutes,
+            }
+            for s in policy.steps.all()
+        ],
+    }
+
+
+@transaction.atomic
+def contact_method_add(*, user, kind: str, value: str, label: str = "") -> ContactMethod:
+    method = ContactMethod.objects.create(
+        user=user, kind=kind, value=value.strip(), label=label.strip()
+    )
+    audit_record(actor=user, action="contact_method.add", obj=method, after={"kind": kind})
+    return method
+
+
+@transaction.atomic
+def contact_method_remove(*, method, by) -> None:
+    audit_record(actor=by, action="contact_method.remove", obj=method, before={"kind": method.kind})
+    method.delete()

@@ -1,10 +1,11 @@
 import datetime as dt
 import zoneinfo
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,9 +14,19 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from oncall import calendars, services
-from oncall.forms import CoverForm, HandoffNoteForm, LayerFormSet, ScheduleForm, SwapForm
+from oncall.forms import (
+    ContactMethodForm,
+    CoverForm,
+    EscalationPolicyForm,
+    EscalationStepFormSet,
+    HandoffNoteForm,
+    LayerFormSet,
+    ScheduleForm,
+    SwapForm,
+)
 from oncall.models import (
     CalendarToken,
+    ContactMethod,
     Layer,
     Override,
     Schedule,
@@ -26,6 +37,7 @@ from oncall.models import (
 from oncall.selectors import (
     WindowError,
     calendar_view,
+    escalation_policy_for,
     fairness_report,
     handoff_notes_for,
     oncall_now_board,
@@ -95,10 +107,8 @@ def schedule_calendar(request, pk):
         prev_date, next_date = days[0] - dt.timedelta(days=7), days[0] + dt.timedelta(days=7)
 
     def link(**changes):
-        q = QueryDict(mutable=True)
-        q.update({"view": view, "date": anchor.isoformat(), "tz": tz_mode})
-        q.update(changes)
-        return f"{reverse('oncall_schedule', args=[schedule.pk])}?{q.urlencode()}"
+        params = {"view": view, "date": anchor.isoformat(), "tz": tz_mode, **changes}
+        return f"{reverse('oncall_schedule', args=[schedule.pk])}?{urlencode(params)}"
 
     context = {
         "schedule": schedule,
@@ -393,6 +403,7 @@ def _schedule_form_context(request, team, schedule, form, formset, preview=None)
 def _initial_layers(schedule):
     return [
         {
+            "layer_id": la.pk,
             "name": la.name,
             "members": "\n".join(m.user.username for m in la.members.select_related("user")),
             "cadence": la.cadence,
@@ -580,3 +591,93 @@ def schedule_list(request):
     schedules = Schedule.objects.select_related("team").order_by("team__name", "name")
     teams = [t for t in Team.objects.order_by("name") if can(request.user, MANAGE, t)]
     return render(request, "oncall/schedules.html", {"schedules": schedules, "teams": teams})
+
+
+@login_required
+def escalation_policy(request, slug):
+    """The team's escalation path; managers edit its steps (notify …, then wait N minutes)."""
+    team = get_object_or_404(Team.objects.select_related("engineering_lead"), slug=slug)
+    policy = escalation_policy_for(team=team)
+    may_manage = can(request.user, MANAGE, team)
+    initial = [
+        {
+            "target_kind": s.target_kind,
+            "layer": s.layer_id,
+            "user": s.user_id,
+            "wait_minutes": s.wait_minutes,
+        }
+        for s in policy.steps.all()
+    ]
+    form = EscalationPolicyForm(initial={"repeat": policy.repeat})
+    formset = EscalationStepFormSet(initial=initial, form_kwargs={"team": team}, prefix="step")
+    status = 200
+    if request.method == "POST":
+        if not may_manage:
+            raise PermissionDenied(f"Your role in {team} does not allow this.")
+        form = EscalationPolicyForm(request.POST)
+        formset = EscalationStepFormSet(
+            request.POST, initial=initial, form_kwargs={"team": team}, prefix="step"
+        )
+        if form.is_valid() and formset.is_valid():
+            steps = [
+                services.StepData(
+                    target_kind=f.cleaned_data["target_kind"],
+                    wait_minutes=f.cleaned_data["wait_minutes"],
+                    layer=f.cleaned_data.get("layer"),
+                    user=f.cleaned_data.get("user"),
+                )
+                for f in formset.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")
+            ]
+            try:
+                services.escalation_policy_save(
+                    policy=policy, repeat=form.cleaned_data["repeat"], steps=steps, by=request.user
+                )
+            except OncallError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Escalation path of {team} saved.")
+                return redirect("oncall_escalation", slug=team.slug)
+        status = 400
+    offsets, elapsed = [], 0
+    for step in policy.steps.all():
+        offsets.append((step, elapsed))
+        elapsed += step.wait_minutes
+    return render(
+        request,
+        "oncall/escalation.html",
+        {
+            "team": team,
+            "policy": policy,
+            "offsets": offsets,
+            "form": form,
+            "formset": formset,
+            "can_manage": may_manage,
+        },
+        status=status,
+    )
+
+
+@login_required
+def contact_methods(request):
+    """How Vigil reaches you when you are paged."""
+    form = ContactMethodForm()
+    status = 200
+    if request.method == "POST":
+        if request.POST.get("remove", "").isdigit():
+            method = get_object_or_404(ContactMethod, pk=request.POST["remove"], user=request.user)
+            services.contact_method_remove(method=method, by=request.user)
+            messages.success(request, "Contact method removed.")
+            return redirect("oncall_contacts")
+        form = ContactMethodForm(request.POST)
+        if form.is_valid():
+            services.contact_method_add(user=request.user, **form.cleaned_data)
+            messages.success(request, "Contact method added.")
+            return redirect("oncall_contacts")
+        status = 400
+    return render(
+        request,
+        "oncall/contacts.html",
+        {"form": form, "methods": request.user.contact_methods.all()},
+        status=status,
+    )

@@ -480,3 +480,112 @@ def test_seed_demo_builds_the_seed_documents_team_idempotently():
         }
         assert team.engineering_lead == users["sam"]
         assert ContactMethod.objects.filter(user=users["sam"]).count() == 2
+
+
+@time_machine.travel(NOW, tick=False)
+def test_editing_a_schedule_keeps_a_renamed_layers_overrides(client):
+    team, schedule, people, sam = platform()
+    primary = schedule.layers.get(name="Primary")
+    Override.objects.create(layer=primary, user=sam, start=NOW, end=NOW + dt.timedelta(hours=2))
+    login(client, sam)
+    url = reverse("oncall_schedule_edit", args=[schedule.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and 'value="p0\np1\np2"' not in page.content.decode()
+    formset = page.context["formset"]
+    data = {"name": "Platform on-call", "time_zone": "Europe/Berlin", "action": "save"}
+    data.update(_management(formset))
+    for i, form in enumerate(formset.initial_forms):
+        initial = dict(form.initial)
+        initial["name"] = "First line" if initial["name"] == "Primary" else initial["name"]
+        data.update(_layer_fields(f"layer-{i}", initial))
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    primary.refresh_from_db()
+    assert primary.name == "First line"
+    assert primary.overrides.count() == 1
+    assert oncall_at(team=team, at=NOW)["First line"] == [sam]
+
+
+def _management(formset):
+    return {
+        "layer-TOTAL_FORMS": str(len(formset.initial_forms)),
+        "layer-INITIAL_FORMS": str(len(formset.initial_forms)),
+        "layer-MIN_NUM_FORMS": "0",
+        "layer-MAX_NUM_FORMS": "8",
+    }
+
+
+def _layer_fields(prefix, initial):
+    out = {}
+    for key, value in initial.items():
+        if hasattr(value, "strftime"):
+            value = value.strftime("%H:%M") if isinstance(value, dt.time) else value.isoformat()
+        out[f"{prefix}-{key}"] = str(value)
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 20])
+@time_machine.travel(NOW, tick=False)
+def test_on_call_now_and_my_shifts_query_counts_do_not_grow_with_members(
+    client, n, django_assert_num_queries
+):
+    team, schedule, people, sam = platform(n_members=n)
+    for person in people:
+        ContactMethod.objects.create(user=person, kind="email", value=f"{person.username}@x.test")
+    login(client, people[1])  # primary now, in both sizes of team
+    client.get(reverse("oncall_now"))
+    with django_assert_num_queries(8):
+        assert client.get(reverse("oncall_now")).status_code == 200
+    with django_assert_num_queries(10):
+        assert client.get(reverse("oncall_mine")).status_code == 200
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_manager_edits_the_escalation_path_and_bad_steps_are_refused(client):
+    team, schedule, people, sam = platform()
+    primary = schedule.layers.get(name="Primary")
+    login(client, people[0])
+    page = client.get(reverse("oncall_escalation", args=[team.slug]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "At +0 min" in html and "At +5 min" in html and "At +15 min" in html
+    data = {
+        "repeat": "2",
+        "step-TOTAL_FORMS": "1",
+        "step-INITIAL_FORMS": "0",
+        "step-MIN_NUM_FORMS": "0",
+        "step-MAX_NUM_FORMS": "10",
+        "step-0-target_kind": "layer",
+        "step-0-layer": str(primary.pk),
+        "step-0-wait_minutes": "3",
+    }
+    url = reverse("oncall_escalation", args=[team.slug])
+    assert client.post(url, data).status_code == 403
+    client.logout()
+    login(client, sam)
+    bad = client.post(url, {**data, "step-0-layer": ""})
+    assert bad.status_code == 400
+    assert "Choose the layer" in bad.content.decode()
+    assert team.escalation_policies.get().steps.count() == 3
+    assert client.post(url, data).status_code == 302
+    policy = team.escalation_policies.get()
+    assert policy.repeat == 2
+    assert [(s.target_kind, s.layer_id, s.wait_minutes) for s in policy.steps.all()] == [
+        ("layer", primary.pk, 3)
+    ]
+    assert AuditEntry.objects.filter(action="escalation_policy.update", actor=sam).exists()
+
+
+def test_people_add_and_remove_their_contact_methods(client):
+    team = TeamFactory()
+    alex = member(team, username="alex")
+    login(client, alex)
+    url = reverse("oncall_contacts")
+    bad = client.post(url, {"kind": "sms", "value": "call me maybe"})
+    assert bad.status_code == 400 and "Enter a phone number" in bad.content.decode()
+    assert not ContactMethod.objects.exists()
+    assert client.post(url, {"kind": "sms", "value": "+49 170 1234567"}).status_code == 302
+    method = ContactMethod.objects.get(user=alex)
+    assert "+49 170 1234567" in client.get(url).content.decode()
+    client.post(url, {"remove": method.pk})
+    assert not ContactMethod.objects.exists()

@@ -19,7 +19,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     place(document);
   });
-  document.addEventListener("htmx:afterSettle", function (event) {
-    place(event.detail && event.detail.elt ? event.detail.elt.ownerDocument : document);
+  // New content from an HTMX swap (the calendar's previous/next/view/time-zone links).
+  document.addEventListener("htmx:load", function () {
+    place(document);
   });
 })();
