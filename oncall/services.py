@@ -402,7 +402,13 @@ def shift_reminders_send(*, now: dt.datetime | None = None) -> int:
                 if claimed != 1:
                     continue
                 user = item.users[shift.user_id]
-                _send_reminder(user=user, layer=layer, shift=shift, schedule=item.schedule)
+                try:
+                    _send_reminder(user=user, layer=layer, shift=shift, schedule=item.schedule)
+                except OSError:
+                    # Release the claim so the next run tries again; nobody was reminded yet.
+                    ShiftReminder.objects.filter(pk=reminder.pk).update(sent_at=None)
+                    log.exception("shift_reminder_failed", user_id=user.pk, layer_id=layer.pk)
+                    continue
                 sent += 1
     return sent
 
