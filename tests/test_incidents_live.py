@@ -7,11 +7,13 @@ second, without a reload, and a colleague whose connection drops gets what was m
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from importlib import import_module
 from pathlib import Path
 
@@ -275,4 +277,89 @@ def test_enter_posts_a_note_and_shift_enter_starts_a_new_line(browser, web_proce
     box.press("Enter")
     expect(page.get_by_role("status").filter(has_text="20,000 characters")).to_be_visible()
     assert TimelineEvent.objects.filter(incident=incident, kind=EventKind.NOTE).count() == 1
+    context.close()
+
+
+def test_a_responder_works_the_incident_page_without_reloading(browser, web_processes, incident):
+    first, _ = web_processes
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    open_incident(page, first.url, incident)
+    page.evaluate("window.__sameDocument = true")
+
+    # Edit a note in place; the earlier text is kept and the note is marked edited.
+    post_note(page, "Rollback at 03:20")
+    item = timeline_item(page, "Rollback at 03:20")
+    expect(item).to_have_count(1)
+    item.get_by_role("link", name="Edit").click()
+    editor = item.get_by_role("textbox", name="Edit note")
+    editor.fill("Rollback at 03:22")
+    editor.press("Enter")
+    item = timeline_item(page, "Rollback at 03:22")
+    expect(item).to_have_count(1)
+    expect(item.get_by_text("edited", exact=True)).to_be_visible()
+    expect(timeline_item(page, "Rollback at 03:20")).to_have_count(1)  # the same li, with history
+
+    # Pin it as a key event, then look at key events only.
+    item.get_by_role("button", name="Pin as key event").click()
+    expect(item.get_by_text("Key event", exact=True)).to_be_visible()
+    page.get_by_role("navigation", name="Timeline filter").get_by_role("link", name="Notes").click()
+    expect(page).to_have_url(re.compile(r"\?filter=notes$"))
+    expect(timeline_item(page, "declared the incident")).to_have_count(0)
+    expect(timeline_item(page, "Rollback at 03:22")).to_have_count(1)
+
+    # Change severity and assign the commander; the header follows.
+    page.locator("summary", has_text="Change severity").click()
+    page.get_by_label("Severity").select_option("SEV1")
+    page.get_by_role("button", name="Change severity", exact=True).click()
+    expect(page.locator("#incident-header [data-testid=severity]")).to_have_text("SEV1")
+    page.locator("summary", has_text="Assign roles").click()
+    page.get_by_label("Role").select_option("commander")
+    page.get_by_label("Person").select_option("alex")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    commander = page.locator("#incident-header .roles div", has_text="Commander")
+    expect(commander.locator("dd")).to_have_text("Alex Rivera")
+
+    # Tick a checklist item and post a status update.
+    check = page.get_by_role("checkbox", name="Dashboard opened")
+    check.click()
+    expect(page.get_by_role("checkbox", name="Dashboard opened")).to_be_checked()
+    page.get_by_role("textbox", name="Status update").fill("Rolling back; next update in 15 min")
+    page.get_by_role("button", name="Post status update").click()
+    expect(page.get_by_role("status").filter(has_text="Status update posted")).to_be_visible()
+    expect(page.locator("#status-update")).to_contain_text("Last update")
+
+    # Resolving ends the lifecycle: no status button is left to press.
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.locator("#incident-header [data-testid=status]")).to_have_text("Resolved")
+    expect(page.locator(".status-actions button")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True
+    kinds = set(TimelineEvent.objects.filter(incident=incident).values_list("kind", flat=True))
+    assert {"note", "severity", "role", "checklist", "comms", "status"} <= kinds
+    context.close()
+
+
+def test_older_events_load_on_demand(browser, web_processes, incident):
+    first, _ = web_processes
+    author = incident.declared_by
+    for i in range(205):
+        services.timeline_event_add(
+            incident=incident,
+            kind=EventKind.ALERT,
+            body=f"Alert {i:03d}",
+            author=author,
+            occurred_at=incident.declared_at - timedelta(minutes=300 - i),
+        )
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    open_incident(page, first.url, incident)
+    expect(page.locator("#timeline-list > li[data-seq]")).to_have_count(200)
+    expect(timeline_item(page, "Alert 006")).to_have_count(1)
+    expect(timeline_item(page, "Alert 005")).to_have_count(0)
+    page.get_by_role("link", name="Load older events").click()
+    expect(page.locator("#timeline-list > li[data-seq]")).to_have_count(206)
+    expect(timeline_item(page, "Alert 000")).to_have_count(1)
+    expect(page.get_by_role("link", name="Load older events")).to_have_count(0)
     context.close()
