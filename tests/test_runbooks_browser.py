@@ -1,12 +1,16 @@
 """In a real Chromium: an alert's incident offers its runbook, a responder ticks a step, the
 timeline shows it; runbook pages fit a phone; code blocks have copy buttons."""
 
+import json
+import urllib.request
+
 import pytest
 from playwright.sync_api import expect
 
 from accounts import demo as accounts_demo
-from incidents.models import EventKind, Severity, TimelineEvent
-from incidents.services import incident_declare, timeline_event_add
+from alerts.models import AlertGroup, IntegrationKind
+from alerts.services import integration_create
+from incidents.models import EventKind, TimelineEvent
 from oncall import demo as oncall_demo
 from runbooks import demo as runbooks_demo
 from runbooks.models import StepCheck
@@ -25,27 +29,59 @@ def demo():
     return team, users
 
 
+# The seed's prometheus-rules.yaml AgentHighErrorRate rule, as Alertmanager posts it.
+SEED_ALERT = {
+    "receiver": "vigil",
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "AgentHighErrorRate",
+                "severity": "critical",
+                "oncall": "page",
+                "job": "agent-api",
+            },
+            "annotations": {
+                "summary": "Agent error rate >10%",
+                "description": "Error rate is 14.2%",
+                "runbook": "https://wiki.company.com/runbooks/high-error-rate",
+            },
+            "startsAt": "2026-11-26T15:16:23.124Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example/graph",
+            "fingerprint": "agenthigherrorrate-1",
+        }
+    ],
+    "groupLabels": {"alertname": "AgentHighErrorRate"},
+    "commonLabels": {"alertname": "AgentHighErrorRate", "severity": "critical"},
+    "commonAnnotations": {"summary": "Agent error rate >10%"},
+    "externalURL": "http://alertmanager.example",
+    "version": "4",
+    "groupKey": '{}:{alertname="AgentHighErrorRate"}',
+    "truncatedAlerts": 0,
+}
+
+
 @pytest.fixture
-def incident(demo):
+def incident(demo, live_server):
+    """Alert → incident through Vigil's own Alertmanager webhook, over real HTTP."""
     team, users = demo
-    incident = incident_declare(
-        title="Agent error rate above 10%",
-        severity=Severity.objects.get(level=1),
-        team=team,
-        by=None,
+    integration, token = integration_create(
+        team=team, kind=IntegrationKind.ALERTMANAGER, name="Prometheus"
     )
-    # As the alerts app records an Alertmanager alert: the seed's AgentHighErrorRate rule.
-    timeline_event_add(
-        incident=incident,
-        kind=EventKind.ALERT,
-        body="AgentHighErrorRate firing: Agent error rate >10%",
-        data={
-            "alertname": "AgentHighErrorRate",
-            "severity": "critical",
-            "runbook_url": "https://wiki.company.com/runbooks/high-error-rate",
-            "summary": "Agent error rate >10%",
-        },
+    request = urllib.request.Request(
+        f"{live_server.url}/alerts/webhook/{integration.public_id}/",
+        data=json.dumps(SEED_ALERT).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
     )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+    incident = AlertGroup.objects.get(integration=integration).incident
+    assert incident is not None
+    alert = TimelineEvent.objects.get(incident=incident, kind=EventKind.ALERT)
+    assert alert.data["alertname"] == "AgentHighErrorRate"
     return incident
 
 
@@ -92,7 +128,7 @@ def test_a_responder_ticks_a_step_of_the_offered_runbook_and_the_timeline_shows_
     # The runbook lists where it was used.
     page.goto(f"{live_server.url}/runbooks/high-error-rate/")
     usage = page.get_by_role("region", name="Used on incidents")
-    expect(usage).to_contain_text("Agent error rate above 10%")
+    expect(usage).to_contain_text(incident.title)
 
 
 def test_a_step_can_be_ticked_without_javascript(browser, live_server, incident):
@@ -164,3 +200,14 @@ def test_the_table_of_contents_links_to_heading_anchors(page, live_server, demo)
     contents.get_by_role("link", name="Step 3: Check Dependencies").click()
     assert page.url.endswith("#rb-step-3-check-dependencies")
     expect(page.get_by_role("heading", name="Step 3: Check Dependencies")).to_be_in_viewport()
+
+
+def test_a_step_ticks_from_the_panel_on_the_incident_page(page, live_server, incident):
+    log_in(page, live_server.url, "riley")
+    page.goto(f"{live_server.url}/incidents/{incident.pk}/")
+    panel = page.get_by_role("region", name="Runbooks")
+    panel.get_by_role("button", name="Tick Step 1 — Check Recent Changes").click()
+    expect(panel).to_contain_text("Done: Step 1 — Check Recent Changes")
+    expect(panel).to_contain_text("1 of 6 steps done")
+    event = TimelineEvent.objects.get(incident=incident, kind=EventKind.RUNBOOK_STEP)
+    assert event.body == "Step 1 — Check Recent Changes: done by Riley Chen"
