@@ -46,8 +46,11 @@ _BLAME_RE = re.compile(
     r"\b(" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in BLAME_WORDS) + r")\b",
     re.IGNORECASE,
 )
-_SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]?")
+# A sentence ends at . ! ? followed by space, or at a line break ("v1.5.2" stays whole).
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD_RE = re.compile(r"\S+")
+# List bullets, numbering, quotes and headings in front of a sentence.
+_MARKUP_RE = re.compile(r"^\s*(?:[-*+>#]+\s+|\d+[.)]\s+)+")
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,8 @@ def check_text(text: str, pattern: re.Pattern | None) -> list[Finding]:
         return []
     findings = []
     seen = set()
-    for match in _SENTENCE_RE.finditer(text):
-        sentence = match.group(0).strip()
+    for part in _SENTENCE_SPLIT_RE.split(text):
+        sentence = _MARKUP_RE.sub("", part).strip()
         if not sentence:
             continue
         names = list(pattern.finditer(sentence))

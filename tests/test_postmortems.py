@@ -763,3 +763,12 @@ def test_nul_characters_and_junk_never_cause_a_server_error(client):
     comment = reverse("postmortem_thread_start", args=[postmortem.pk])
     assert client.post(comment, {"section": "nope", "body": "hi"}).status_code == 400
     assert not postmortem.threads.exists()
+
+
+def test_a_finding_quotes_the_sentence_without_its_list_bullet():
+    UserFactory(username="rchen", first_name="Riley", last_name="Chen")
+    text = "- ✅ Alert fired quickly\n- ❌ Riley forgot to extend the canary\n1. Riley is great"
+    findings = blameless.check(text)
+    assert [f.sentence for f in findings] == ["❌ Riley forgot to extend the canary"]
+    versioned = blameless.check("Riley shipped v1.5.2 and broke login. Tests were added.")
+    assert [f.sentence for f in versioned] == ["Riley shipped v1.5.2 and broke login."]
