@@ -201,7 +201,19 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
     first = items[0]
     team = _team_for(integration, first.labels, rules)
     any_firing = any(a.status == "firing" for a in items)
-    if any_firing:
+
+    def open_group():
+        return (
+            AlertGroup.objects.select_for_update(of=("self",))
+            .select_related("team", "incident")
+            .filter(integration=integration, group_key=key, resolved_at__isnull=True)
+            .first()
+        )
+
+    group = open_group()
+    if group is None and any_firing:
+        # The partial unique index decides between concurrent senders: one insert wins, the
+        # others wait for it and then lock the same row.
         AlertGroup.objects.bulk_create(
             [
                 AlertGroup(
@@ -221,12 +233,7 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
             ],
             ignore_conflicts=True,
         )
-    group = (
-        AlertGroup.objects.select_for_update(of=("self",))
-        .select_related("team", "incident")
-        .filter(integration=integration, group_key=key, resolved_at__isnull=True)
-        .first()
-    )
+        group = open_group()
     if group is None:
         return {"new": 0, "resolved": 0}  # resolutions for a group already resolved: nothing
     if group.team_id not in silences_by_team:
@@ -288,7 +295,9 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
             group.decision = Decision.MAINTENANCE if maintenance else Decision.SILENCED
             group.save(update_fields=["silenced", "decision"])
             logger.info("alert_group_silenced", group_id=group.pk, decision=group.decision)
-    elif loud and group.incident_id:
+    elif loud and group.incident_id and {a.name for a in loud} - {group.title}:
+        # Another alert name joined the group: the timeline says so (same names stay quiet).
+        loud = [a for a in loud if a.name != group.title]
         timeline_event_add(
             incident=group.incident,
             kind=EventKind.ALERT,

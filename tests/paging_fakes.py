@@ -215,7 +215,7 @@ def worker_env(*, smtp_port=None, pagerduty_url=None, redis_url=None, extra=None
 
 
 @contextlib.contextmanager
-def running_web(port, *, env=None):
+def running_web(port, *, env=None, workers=1):
     """Vigil itself under uvicorn against the test database."""
     log = tempfile.NamedTemporaryFile(prefix="vigil-web-", suffix=".log", delete=False)  # noqa: SIM115
     full_env = {
@@ -237,6 +237,8 @@ def running_web(port, *, env=None):
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         env=full_env,
