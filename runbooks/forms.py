@@ -44,6 +44,7 @@ class RunbookForm(forms.Form):
     message = forms.CharField(
         max_length=300, required=False, label="What changed", help_text="Kept with the revision."
     )
+    base_revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, editing=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,6 +52,8 @@ class RunbookForm(forms.Form):
         if editing:
             del self.fields["slug"]
             del self.fields["team"]
+        else:
+            del self.fields["base_revision"]
 
 
 class CompareForm(forms.Form):

@@ -79,6 +79,14 @@ class RunbookError(ValueError):
     """A runbook change that cannot be made; the message is shown to the person."""
 
 
+class RunbookConflict(RunbookError):
+    """Someone else saved the runbook after the editor opened it."""
+
+    def __init__(self, message, *, current):
+        super().__init__(message)
+        self.current = current
+
+
 def normalise_body(body: str) -> str:
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n")
     body = "\n".join(line.rstrip() for line in body.split("\n")).strip("\n")
@@ -193,14 +201,36 @@ def _audit(runbook) -> dict:
 
 
 def runbook_update(
-    *, runbook, title, body, tags, alert_names, by, message="", owner=None, team=None
+    *,
+    runbook,
+    title,
+    body,
+    tags,
+    alert_names,
+    by,
+    message="",
+    owner=None,
+    team=None,
+    base_revision=None,
 ) -> tuple[Runbook, bool]:
-    """Save new content. Returns (runbook, changed); unchanged content makes no revision."""
+    """Save new content. Returns (runbook, changed); unchanged content makes no revision.
+    base_revision is the revision the editor started from: a later one means someone else
+    saved meanwhile, and RunbookConflict keeps their work from being silently overwritten."""
     content = _clean(title=title, body=body, tags=tags, alert_names=alert_names)
     with transaction.atomic():
         locked = Runbook.objects.select_for_update().select_related("team").get(pk=runbook.pk)
         before = _audit(locked)
         changed_content = any(getattr(locked, k) != v for k, v in content.items())
+        if base_revision is not None and changed_content:
+            latest = locked.revisions.select_related("author").order_by("-number").first()
+            if latest is not None and latest.number != base_revision:
+                who = latest.author.display_name if latest.author else "Vigil"
+                raise RunbookConflict(
+                    f"{who} saved revision {latest.number} while you were editing revision "
+                    f"{base_revision}. Your text is kept below: compare the changes, then "
+                    "save again to replace theirs.",
+                    current=latest,
+                )
         changed_meta = (owner is not None and owner.pk != locked.owner_id) or (
             team is not None and team.pk != locked.team_id
         )

@@ -19,7 +19,7 @@ from runbooks.models import Runbook
 from runbooks.rendering import render_runbook
 from runbooks.selectors import runbook_list as select_runbooks
 from runbooks.selectors import runbook_usage, runbooks_for_incident
-from runbooks.services import TEMPLATE_BODY, RunbookError, split_list
+from runbooks.services import TEMPLATE_BODY, RunbookConflict, RunbookError, split_list
 from vigil.access import CHANGE, VIEW, can, get_object_for_user
 
 
@@ -110,6 +110,7 @@ def runbook_detail(request, slug):
 @login_required
 def runbook_edit(request, slug):
     runbook = _runbook(request, slug, action=CHANGE)
+    conflict, status = None, None
     if request.method == "POST":
         form = RunbookForm(request.POST, user=request.user, editing=True)
         if form.is_valid():
@@ -124,7 +125,15 @@ def runbook_edit(request, slug):
                     owner=data["owner"],
                     by=request.user,
                     message=data["message"],
+                    base_revision=data["base_revision"],
                 )
+            except RunbookConflict as exc:
+                form.add_error(None, str(exc))
+                conflict = {"base": data["base_revision"], "current": exc.current.number}
+                # Saving again is a deliberate choice to replace the newer revision.
+                form.data = form.data.copy()
+                form.data["base_revision"] = exc.current.number
+                status = 409
             except RunbookError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -132,7 +141,7 @@ def runbook_edit(request, slug):
                     request, "Runbook saved." if changed else "Nothing changed; nothing saved."
                 )
                 return redirect(runbook)
-        status = 400
+        status = status or 400
     else:
         form = RunbookForm(
             user=request.user,
@@ -143,10 +152,18 @@ def runbook_edit(request, slug):
                 "tags": ", ".join(runbook.tags),
                 "alert_names": ", ".join(runbook.alert_names),
                 "body": runbook.body,
+                "base_revision": runbook.revisions.order_by("-number")
+                .values_list("number", flat=True)
+                .first(),
             },
         )
         status = 200
-    return render(request, "runbooks/form.html", {"form": form, "runbook": runbook}, status=status)
+    return render(
+        request,
+        "runbooks/form.html",
+        {"form": form, "runbook": runbook, "conflict": conflict},
+        status=status,
+    )
 
 
 @login_required

@@ -574,3 +574,81 @@ def test_a_responder_can_open_any_runbook_on_an_incident_by_hand(client, team, r
     # Once a step is ticked it stays offered on the incident.
     offered = incident_panel_context(incident=incident, user=responder)["offered"]
     assert [o.runbook.slug for o in offered] == ["disk-space-full"]
+
+
+def test_an_edit_over_someone_elses_newer_save_is_refused_with_both_kept(
+    client, team, runbook, responder
+):
+    colleague = member(team, Role.RESPONDER, first_name="Sam", last_name="Okafor")
+    client.force_login(responder)
+    page = client.get(reverse("runbook_edit", args=[runbook.slug])).content.decode()
+    assert 'name="base_revision" value="1"' in page
+    runbook_update(
+        runbook=runbook,
+        title=runbook.title,
+        body=BODY + "\nSam's addition.\n",
+        tags=runbook.tags,
+        alert_names=runbook.alert_names,
+        by=colleague,
+        base_revision=1,
+    )
+    mine = {
+        "title": "High Error Rate",
+        "tags": "errors",
+        "alert_names": "AgentHighErrorRate",
+        "body": BODY + "\nAlex's addition.\n",
+        "base_revision": 1,
+    }
+    response = client.post(reverse("runbook_edit", args=[runbook.slug]), mine)
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Sam Okafor saved revision 2 while you were editing revision 1" in html
+    assert "Alex&#x27;s addition." in html
+    assert 'name="base_revision" value="2"' in html
+    assert "?old=1&amp;new=2" in html
+    runbook.refresh_from_db()
+    assert "Sam's addition." in runbook.body and runbook.revisions.count() == 2
+    # Saving again, having seen the conflict, replaces it as a new revision.
+    response = client.post(
+        reverse("runbook_edit", args=[runbook.slug]), {**mine, "base_revision": 2}
+    )
+    assert response.status_code == 302
+    runbook.refresh_from_db()
+    assert "Alex's addition." in runbook.body and runbook.revisions.count() == 3
+
+
+def test_the_list_and_runbook_pages_run_a_fixed_number_of_queries(client, team, responder):
+    def counts():
+        client.force_login(responder)
+        with CaptureQueriesContext(connection) as listing:
+            assert client.get(reverse("runbooks"), {"q": "error"}).status_code == 200
+        with CaptureQueriesContext(connection) as detail:
+            assert client.get(reverse("runbook_detail", args=["rb-0"])).status_code == 200
+        return len(listing.captured_queries), len(detail.captured_queries)
+
+    incident = declare(team, responder)
+
+    def add(n):
+        start = Runbook.objects.count()
+        for i in range(start, start + n):
+            rb = runbook_create(
+                title=f"Error runbook {i}", slug=f"rb-{i}", team=team, body=BODY, by=responder
+            )
+            runbook_step_tick(
+                incident=incident, runbook=rb, step_key="step-1-check-recent-changes", by=responder
+            )
+
+    add(1)
+    small = counts()
+    add(9)
+    assert counts() == small
+
+
+def test_the_digest_task_runs_the_service(team, responder, settings):
+    from runbooks.tasks import send_review_digest
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    runbook_create(title="Old", slug="old", team=team, body="b", by=responder)
+    Runbook.objects.update(created_at=timezone.now() - timedelta(days=200))
+    assert send_review_digest.apply().get() == 1
+    assert mail.outbox[0].subject == "Vigil: 1 runbook due for review"
