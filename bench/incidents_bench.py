@@ -47,6 +47,12 @@ def parse_args():
     parser.add_argument("--requests", type=int, default=200, help="requests per page")
     parser.add_argument("--notes", type=int, default=200, help="notes for the SSE delivery")
     parser.add_argument("--port", type=int, default=0, help="uvicorn port (default: free one)")
+    parser.add_argument(
+        "--open-every",
+        type=int,
+        default=500,
+        help="one incident in this many is still open (default 500: 200 open incidents)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="drop the data and rebuild")
     parser.add_argument("--skip-sse", action="store_true")
     return parser.parse_args()
@@ -147,7 +153,7 @@ def bench_people():
     return teams, people
 
 
-def build_data(*, n_incidents: int, n_events: int, rebuild: bool):
+def build_data(*, n_incidents: int, n_events: int, open_every: int, rebuild: bool):
     from django.db import connection, transaction
 
     from incidents.models import EventKind, Incident, Severity, Status, TimelineEvent
@@ -163,7 +169,10 @@ def build_data(*, n_incidents: int, n_events: int, rebuild: bool):
         and have_incidents >= n_incidents
         and have_events >= n_events
     ):
-        out(f"data already built: {have_incidents:,} incidents, {have_events:,} events")
+        out(
+            f"data already built: {have_incidents:,} incidents "
+            f"({_open_count():,} open), {have_events:,} events"
+        )
         return big, teams, people
 
     started = time.perf_counter()
@@ -203,7 +212,7 @@ def build_data(*, n_incidents: int, n_events: int, rebuild: bool):
     def incident_rows():
         for n in range(n_bulk):
             declared = now - dt.timedelta(minutes=rng.randint(60, 2 * 365 * 24 * 60))
-            open_ = n % 20 == 0
+            open_ = n % open_every == 0
             status = rng.choice(list(Status)[:3]) if open_ else Status.RESOLVED
             ack = declared + dt.timedelta(minutes=3) if status != Status.TRIGGERED else None
             mitigated = (
@@ -296,10 +305,16 @@ def build_data(*, n_incidents: int, n_events: int, rebuild: bool):
         cursor.execute(f"VACUUM ANALYZE {TimelineEvent._meta.db_table}")
     out(f"  timeline_seq and VACUUM ANALYZE in {time.perf_counter() - t:.1f} s")
     out(
-        f"data built in {time.perf_counter() - started:.1f} s: "
-        f"{Incident.objects.count():,} incidents, {TimelineEvent.objects.count():,} events"
+        f"data built in {time.perf_counter() - started:.1f} s: {Incident.objects.count():,} "
+        f"incidents ({_open_count():,} open), {TimelineEvent.objects.count():,} events"
     )
     return Incident.objects.get(pk=big.pk), teams, people
+
+
+def _open_count():
+    from incidents.models import Incident, Status
+
+    return Incident.objects.exclude(status=Status.RESOLVED).count()
 
 
 # --- page timings -----------------------------------------------------------------------------
@@ -312,11 +327,11 @@ def percentile(values, p):
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def time_page(client, url, n):
+def time_page(client, url, n, headers):
     from django.db import connection
 
     for _ in range(10):
-        response = client.get(url)
+        response = client.get(url, **headers)
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}")
     sql_ms = []
@@ -329,11 +344,11 @@ def time_page(client, url, n):
             sql_ms.append((time.perf_counter() - start) * 1000)
 
     with connection.execute_wrapper(timed):
-        client.get(url)
+        client.get(url, **headers)
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        response = client.get(url)
+        response = client.get(url, **headers)
         times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200
     return times, (len(sql_ms), sum(sql_ms)), len(response.content)
@@ -354,25 +369,37 @@ def measure_pages(big, people, n):
     from django.test import Client
     from django.urls import reverse
 
+    from accounts.models import ApiToken
+    from accounts.tokens import api_token_create
+
     client = Client()
     client.force_login(people["bench-reader"])
+    ApiToken.objects.filter(user=people["bench-reader"]).delete()
+    _, raw = api_token_create(user=people["bench-reader"], name="benchmark")
+    api = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
     list_url = reverse("incident_list")
+    big_url = reverse("incident_detail", args=[big.pk])
+    list_label, big_label = (
+        "incident list (open first, page 1)",
+        f"incident page ({BIG_TIMELINE} events)",
+    )
     pages = [
-        ("incident list (open first, page 1)", list_url),
+        (list_label, list_url, {}),
         ("incident list, filtered + text search", list_url + "?" + urlencode(
-            {"status": "resolved", "severity": "SEV2", "q": "checkout"})),
-        ("incident list, page 50 of resolved", None),
-        (f"incident page ({BIG_TIMELINE} events)", reverse("incident_detail", args=[big.pk])),
+            {"status": "resolved", "severity": "SEV2", "q": "checkout"}), {}),
+        ("incident list, page 50 of resolved", list_url + "?" + urlencode(
+            {"status": "resolved", "page": "50"}), {}),
+        (big_label, big_url, {}),
+        ("API: incident list, page 1", "/api/v1/incidents/", api),
+        ("API: incident list, page 50 of resolved", "/api/v1/incidents/?" + urlencode(
+            {"status": "resolved", "page": "50"}), api),
+        ("API: one incident", f"/api/v1/incidents/{big.pk}", api),
     ]  # fmt: skip
     results = {}
-    for label, url in pages:
-        if url is None:
-            url = list_url + "?" + urlencode({"status": "resolved", "page": "50"})
-            if client.get(url).status_code != 200:
-                continue
-        times, queries, size = time_page(client, url, n)
+    for label, url, headers in pages:
+        times, queries, size = time_page(client, url, n, headers)
         results[label] = times
-        target = 50 if label in (pages[0][0], pages[3][0]) else None
+        target = 50 if label in (list_label, big_label) else None
         count, sql = queries
         report(
             label,
@@ -571,7 +598,10 @@ def main():
     out(f"Vigil incidents benchmark on {urlsplit(database_url).path.lstrip('/')}")
     call_command("migrate", verbosity=0)
     big, _, people = build_data(
-        n_incidents=args.incidents, n_events=args.events, rebuild=args.rebuild
+        n_incidents=args.incidents,
+        n_events=args.events,
+        open_every=args.open_every,
+        rebuild=args.rebuild,
     )
     out(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
     out("")
