@@ -15,7 +15,7 @@ from runbooks.rendering import runbook_steps
 from vigil.access import CHANGE, can
 
 
-def _json_list_has(field: str, value: str) -> Q:
+def json_list_has(field: str, value: str) -> Q:
     if connection.vendor == "postgresql":
         return Q(**{f"{field}__contains": [value]})
     # SQLite has no JSON containment; the stored text holds the value as a JSON string.
@@ -27,7 +27,7 @@ def runbook_list(*, q="", team=None, tag=""):
     if team:
         runbooks = runbooks.filter(team__slug=team)
     if tag:
-        runbooks = runbooks.filter(_json_list_has("tags", tag))
+        runbooks = runbooks.filter(json_list_has("tags", tag))
     q = (q or "").strip()
     if not q:
         return runbooks.order_by("title")
@@ -128,7 +128,7 @@ def runbooks_for_incident(*, incident, extra_slug=None) -> list[OfferedRunbook]:
         pk__in={c.runbook_id for c in used}
     )
     for name in names:
-        match |= _json_list_has("alert_names", name)
+        match |= json_list_has("alert_names", name)
     runbooks = list(Runbook.objects.filter(match).select_related("team").order_by("title"))
     offered = []
     for runbook in runbooks:

@@ -61,3 +61,4 @@ api.add_router("/incidents", "incidents.api.router")
 api.add_router("", "oncall.api.router")  # /oncall/now, /schedules/{id}/shifts
 api.add_router("/paging", "paging.api.router")
 api.add_router("/postmortems", "postmortems.api.router")
+api.add_router("/runbooks", "runbooks.api.router")
