@@ -161,3 +161,39 @@ def test_the_raw_token_is_never_logged(client, alex, capsys, caplog):
     assert raw not in err
     assert raw not in caplog.text
     assert raw[10:] not in err + caplog.text
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_person_creates_copies_and_revokes_a_token_in_the_browser(browser, live_server):
+    from playwright.sync_api import expect
+
+    UserFactory(username="riley")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("riley")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/profile/")
+
+    page.get_by_label("Token name").fill("grafana annotations")
+    page.get_by_role("button", name="Create token").click()
+    shown = page.get_by_label("New API token")
+    expect(shown).to_be_visible()
+    raw = shown.inner_text().strip()
+    assert raw.startswith("vgl_")
+    expect(page.get_by_role("button", name="Copy token")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    assert _api(Client(), raw).status_code == 200
+    page.goto(f"{live_server.url}/profile/")
+    expect(page.get_by_label("New API token")).to_have_count(0)
+    assert raw not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    page.get_by_role("button", name="Revoke token grafana annotations").click()
+    expect(page.get_by_text("revoked. Programs using it get 401 now.")).to_be_visible()
+    expect(page.get_by_role("button", name="Revoke token grafana annotations")).to_have_count(0)
+    assert _api(Client(), raw).status_code == 401
+    context.close()
