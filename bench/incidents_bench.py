@@ -603,13 +603,20 @@ def main():
         open_every=args.open_every,
         rebuild=args.rebuild,
     )
-    out(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    out(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  {_load()}")
     out("")
     measure_pages(big, people, args.requests)
     if args.skip_sse:
         out("SSE delivery: skipped (--skip-sse)")
     else:
         measure_sse(people, args.notes, args.port, database_url, redis_url)
+    out(f"done; {_load()}")
+
+
+def _load():
+    """Other work on the machine skews every figure: print the load average beside them."""
+    one, five, _ = os.getloadavg()
+    return f"load average: {one:.1f} (1 min), {five:.1f} (5 min)"
 
 
 if __name__ == "__main__":

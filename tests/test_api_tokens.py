@@ -197,3 +197,10 @@ def test_a_person_creates_copies_and_revokes_a_token_in_the_browser(browser, liv
     expect(page.get_by_role("button", name="Revoke token grafana annotations")).to_have_count(0)
     assert _api(Client(), raw).status_code == 401
     context.close()
+
+
+def test_a_deactivated_persons_token_gets_401(client, alex):
+    _, raw = _create(client)
+    alex.is_active = False
+    alex.save(update_fields=["is_active"])
+    assert _api(Client(), raw).status_code == 401
