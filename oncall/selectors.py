@@ -418,6 +418,15 @@ class Block:
 
 
 @dataclass
+class DayBlock:
+    """A block as seen on one day of the month view: does it start or end that day?"""
+
+    block: Block
+    starts: bool
+    ends: bool
+
+
+@dataclass
 class LayerRow:
     layer: Layer
     blocks: list[Block]
@@ -430,7 +439,7 @@ class Day:
     left: float
     in_month: bool
     today: bool
-    entries: list[tuple[Layer, list[Block]]]
+    entries: list[tuple[Layer, list[DayBlock]]]
 
 
 def calendar_view(
@@ -489,7 +498,14 @@ def calendar_view(
         entries = []
         for row in rows:
             entries.append(
-                (row.layer, [b for b in row.blocks if b.start < d_end and b.end > d_start])
+                (
+                    row.layer,
+                    [
+                        DayBlock(block=b, starts=b.start > d_start, ends=b.end < d_end)
+                        for b in row.blocks
+                        if b.start < d_end and b.end > d_start
+                    ],
+                )
             )
         day_list.append(
             Day(
