@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.services import audit_record
-from incidents.models import EventKind
+from incidents.models import EventKind, Incident
 from incidents.services import timeline_event_add
 from oncall.models import Team
 from runbooks.models import MAX_BODY_BYTES, REVIEW_INTERVAL, Runbook, RunbookRevision, StepCheck
@@ -294,50 +294,50 @@ def runbook_mark_reviewed(*, runbook, by) -> Runbook:
 
 def runbook_step_tick(*, incident, runbook, step_key, by) -> StepCheck:
     """Tick one step of a runbook during an incident; the tick is a timeline event.
-    Ticking a step that is already ticked returns the existing tick."""
+    Ticking a step that is already ticked returns the existing tick, and writes nothing."""
     step = next((s for s in runbook_steps(runbook.body) if s.key == step_key), None)
     if step is None:
         raise RunbookError("That step is no longer in the runbook; reload the page.")
-    with transaction.atomic():
-        existing = StepCheck.objects.filter(
-            incident=incident, runbook=runbook, step_key=step_key
-        ).first()
-        if existing:
-            return existing
-        who = by.display_name if by else "Vigil"
-        event = timeline_event_add(
-            incident=incident,
-            kind=EventKind.RUNBOOK_STEP,
-            author=by,
-            body=f"{step.label}: done by {who}",
-            data={
-                "runbook": runbook.slug,
-                "runbook_title": runbook.title,
-                "step": step.key,
-                "label": step.label,
-            },
-        )
-        try:
-            with transaction.atomic():
-                check = StepCheck.objects.create(
-                    incident=incident,
-                    runbook=runbook,
-                    step_key=step.key,
-                    label=step.label,
-                    checked_by=by,
-                    checked_at=event.occurred_at,
-                    event=event,
-                )
-        except IntegrityError:
-            # Another responder ticked it in the same instant: keep theirs, drop our event.
-            transaction.set_rollback(True)
-            return StepCheck.objects.get(incident=incident, runbook=runbook, step_key=step_key)
-        audit_record(
-            actor=by,
-            action="runbook.step_tick",
-            obj=check,
-            after={"incident": incident.pk, "runbook": runbook.slug, "step": step.key},
-        )
+    try:
+        with transaction.atomic():
+            # Two responders tapping the same step queue up here; the second finds the first's.
+            Incident.objects.select_for_update().only("pk").get(pk=incident.pk)
+            existing = StepCheck.objects.filter(
+                incident=incident, runbook=runbook, step_key=step_key
+            ).first()
+            if existing:
+                return existing
+            who = by.display_name if by else "Vigil"
+            event = timeline_event_add(
+                incident=incident,
+                kind=EventKind.RUNBOOK_STEP,
+                author=by,
+                body=f"{step.label}: done by {who}",
+                data={
+                    "runbook": runbook.slug,
+                    "runbook_title": runbook.title,
+                    "step": step.key,
+                    "label": step.label,
+                },
+            )
+            check = StepCheck.objects.create(
+                incident=incident,
+                runbook=runbook,
+                step_key=step.key,
+                label=step.label,
+                checked_by=by,
+                checked_at=event.occurred_at,
+                event=event,
+            )
+            audit_record(
+                actor=by,
+                action="runbook.step_tick",
+                obj=check,
+                after={"incident": incident.pk, "runbook": runbook.slug, "step": step.key},
+            )
+    except IntegrityError:
+        # The unique constraint caught a tick the lock did not: keep the one that won.
+        return StepCheck.objects.get(incident=incident, runbook=runbook, step_key=step_key)
     return check
 
 

@@ -652,3 +652,39 @@ def test_the_digest_task_runs_the_service(team, responder, settings):
     Runbook.objects.update(created_at=timezone.now() - timedelta(days=200))
     assert send_review_digest.apply().get() == 1
     assert mail.outbox[0].subject == "Vigil: 1 runbook due for review"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_responders_ticking_the_same_step_at_once_record_it_once(team, responder, runbook):
+    import threading
+
+    colleague = member(team, Role.RESPONDER)
+    incident = declare(team, responder)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def tick(user):
+        try:
+            barrier.wait()
+            results.append(
+                runbook_step_tick(
+                    incident=incident,
+                    runbook=runbook,
+                    step_key="step-1-check-recent-changes",
+                    by=user,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=tick, args=(u,)) for u in (responder, colleague)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(results) == 2 and results[0].pk == results[1].pk
+    assert StepCheck.objects.count() == 1
+    assert TimelineEvent.objects.filter(kind=EventKind.RUNBOOK_STEP).count() == 1
