@@ -589,3 +589,49 @@ def test_people_add_and_remove_their_contact_methods(client):
     assert "+49 170 1234567" in client.get(url).content.decode()
     client.post(url, {"remove": method.pk})
     assert not ContactMethod.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_gap_is_shown_on_the_calendar(client):
+    team, schedule, people, sam = platform()
+    people[2].is_active = False  # primary from Monday 19 January
+    people[2].save()
+    login(client, sam)
+    html = client.get(calendar_url(schedule, date="2026-01-19")).content.decode()
+    assert "is-gap" in html and "Nobody on call" in html
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_fairness_page_refuses_a_window_of_more_than_a_year(client):
+    team, schedule, people, sam = platform()
+    login(client, people[0])
+    url = reverse("oncall_fairness", args=[schedule.pk])
+    ok = client.get(url, {"start": "2026-01-01", "end": "2026-01-31"})
+    assert ok.status_code == 200 and people[0].display_name in ok.content.decode()
+    bad = client.get(url, {"start": "2024-01-01", "end": "2026-01-31"})
+    assert bad.status_code == 400 and "at most one year" in bad.content.decode()
+    reversed_ = client.get(url, {"start": "2026-02-01", "end": "2026-01-01"})
+    assert reversed_.status_code == 400
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_override_service_refuses_a_reversed_window_and_saves_nothing():
+    team, schedule, people, sam = platform()
+    primary = schedule.layers.get(name="Primary")
+    with pytest.raises(OncallError, match="end must be after the start"):
+        services.override_create(
+            layer=primary, user=sam, start=NOW, end=NOW - dt.timedelta(hours=1), by=sam
+        )
+    outsider = member(TeamFactory(), username="outsider")
+    with pytest.raises(OncallError, match="not a member"):
+        services.override_create(
+            layer=primary, user=outsider, start=NOW, end=NOW + dt.timedelta(hours=1), by=sam
+        )
+    assert not Override.objects.exists()
+    assert not AuditEntry.objects.filter(action="override.create").exists()
+
+
+def test_the_openapi_document_lists_the_on_call_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert "/api/v1/oncall/now" in paths
+    assert "/api/v1/schedules/{schedule_id}/shifts" in paths
