@@ -518,6 +518,7 @@ def _close_connection():
 
 async def _event_stream(*, incident, user, can_change, csrf_token, after):
     started = last_sent = time.monotonic()
+    log.info("timeline_stream.open", incident_id=incident.pk, user_id=user.pk, after=after)
     yield f"retry: {STREAM_RETRY_MS}\n: connected at {after}\n\n"
     try:
         while time.monotonic() - started < STREAM_LIFETIME_SECONDS:
@@ -536,6 +537,7 @@ async def _event_stream(*, incident, user, can_change, csrf_token, after):
                 last_sent = time.monotonic()
             await asyncio.sleep(STREAM_POLL_SECONDS)
     finally:
+        log.info("timeline_stream.close", incident_id=incident.pk, user_id=user.pk, after=after)
         await sync_to_async(_close_connection)()
 
 

@@ -53,7 +53,6 @@
       if (Number(existing.dataset.seq || 0) >= seq) { return false; } // already have this one
       existing.remove();
     }
-    rememberSeq(seq);
     if (!list || li.dataset.deleted) { return true; }
     var filter = FILTERS[list.dataset.filter] || FILTERS.all;
     if (!filter(li)) { return true; }
@@ -89,6 +88,13 @@
       if (inbox.querySelector("li[data-seq]")) { drainInbox(inbox); }
     }).observe(inbox, { childList: true });
   }
+
+  // Only what the stream itself delivered moves the resume point: an action's answer can carry
+  // newer events while older ones are still on their way through the stream.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var id = Number(event.detail && event.detail.lastEventId);
+    if (id) { rememberSeq(id); }
+  });
 
   // --- forms --------------------------------------------------------------------------------
 
