@@ -276,6 +276,7 @@ def test_enter_posts_a_note_and_shift_enter_starts_a_new_line(browser, web_proce
     box.fill("x" * 20_001)
     box.press("Enter")
     expect(page.get_by_role("status").filter(has_text="20,000 characters")).to_be_visible()
+    assert len(box.input_value()) == 20_001  # what was typed is still there to fix
     assert TimelineEvent.objects.filter(incident=incident, kind=EventKind.NOTE).count() == 1
     context.close()
 

@@ -1,6 +1,7 @@
 """The incident pages: declaring, the lifecycle buttons, notes, bad input and permissions."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -124,7 +125,6 @@ def test_every_allowed_transition_writes_its_timeline_event(incident, responder,
     events = TimelineEvent.objects.filter(incident=incident, kind=EventKind.STATUS).order_by("seq")
     assert [e.data["to"] for e in events] == expected
     assert all(e.author == responder for e in events)
-    assert incident.acknowledged_at and incident.mitigated_at or expected[-1] != "resolved" or True
     if incident.status == Status.RESOLVED:
         assert incident.acknowledged_at and incident.mitigated_at and incident.resolved_at
 
@@ -261,7 +261,7 @@ def test_a_backdated_note_is_ordered_by_when_it_happened_in_the_viewers_time_zon
     client.post(url("incident_note_add", incident.pk), {"body": "Now"})
     earlier = timezone.localtime(
         timezone.now() - timedelta(hours=1),
-        timezone=__import__("zoneinfo").ZoneInfo("Europe/Berlin"),
+        timezone=ZoneInfo("Europe/Berlin"),
     )
     response = client.post(
         url("incident_note_add", incident.pk),
@@ -278,7 +278,7 @@ def test_a_backdated_note_is_ordered_by_when_it_happened_in_the_viewers_time_zon
     assert notes == ["An hour ago", "Now"]  # the model's order is occurred_at
     page = client.get(incident.get_absolute_url()).content.decode()
     assert page.index("Now") < page.index("An hour ago")  # newest first on the page
-    utc = note.occurred_at.astimezone(__import__("datetime").UTC)
+    utc = note.occurred_at.astimezone(UTC)
     assert f'title="{utc:%Y-%m-%d %H:%M:%S} UTC"' in page
     assert earlier.strftime("%H:%M") in page
 
@@ -456,7 +456,7 @@ def test_the_next_status_update_follows_the_severity_cadence(incident, responder
     page = client.get(incident.get_absolute_url()).content.decode()
     due = timezone.localtime(incident.declared_at + timedelta(minutes=30))
     assert "an update every 30 minutes" in page
-    assert f'data-countdown="{due.astimezone(__import__("datetime").UTC):%Y-%m-%dT%H:%M:%S}' in page
+    assert f'data-countdown="{due.astimezone(UTC):%Y-%m-%dT%H:%M:%S}' in page
     response = client.post(url("incident_status_update", incident.pk), {"body": "Rolling back."})
     assert response.status_code == 302
     assert TimelineEvent.objects.filter(incident=incident, kind=EventKind.COMMS).count() == 1

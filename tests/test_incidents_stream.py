@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -100,6 +101,6 @@ def test_times_in_the_stream_are_in_the_viewers_time_zone(alex, incident):
     event = services.timeline_note_add(incident=incident, body="tz", author=alex)
     path = reverse("incident_event_stream", args=[incident.pk]) + "?after=1"
     _, messages = read_stream(alex, path, want=1)
-    local = event.occurred_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
+    local = event.occurred_at.astimezone(ZoneInfo("Asia/Tokyo"))
     assert f">{local:%b} {local.day}, {local:%H:%M}</time>" in messages[0][2]
     assert f'title="{event.occurred_at:%Y-%m-%d %H:%M:%S} UTC"' in messages[0][2]

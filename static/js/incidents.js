@@ -108,7 +108,8 @@
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
-    if (form && form.matches && form.matches("form[data-reset-on-success]") && event.detail.successful) {
+    if (form && form.matches && form.matches("form[data-reset-on-success]") &&
+        event.detail.xhr && event.detail.xhr.status < 300) { // a refusal keeps what was typed
       form.reset();
       var details = form.querySelector("details[open]");
       if (details) { details.open = false; }
