@@ -364,3 +364,37 @@ def test_older_events_load_on_demand(browser, web_processes, incident):
     expect(timeline_item(page, "Alert 000")).to_have_count(1)
     expect(page.get_by_role("link", name="Load older events")).to_have_count(0)
     context.close()
+
+
+def test_list_filters_update_in_place_and_live_in_the_url(browser, web_processes, incident):
+    first, _ = web_processes
+    services.incident_declare(
+        title="Search latency",
+        severity=Severity.objects.get(name="SEV3"),
+        team=incident.team,
+        by=incident.declared_by,
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    page.goto(f"{first.url}/incidents/")
+    page.evaluate("window.__sameDocument = true")
+    results = page.locator("#incident-results")
+    expect(results.get_by_role("link", name="Search latency")).to_be_visible()
+    expect(results.get_by_role("link", name="Authentication failures")).to_be_visible()
+    page.get_by_label("Severity").select_option("SEV3")
+    expect(page).to_have_url(re.compile(r"severity=SEV3"))
+    expect(results.get_by_role("link", name="Authentication failures")).to_have_count(0)
+    expect(results.get_by_role("link", name="Search latency")).to_be_visible()
+    page.get_by_label("Severity").select_option("")
+    page.get_by_label("Search").fill("auth")
+    expect(page).to_have_url(re.compile(r"q=auth"))
+    expect(results.get_by_role("link", name="Search latency")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True
+    shared = page.url
+    other = context.new_page()  # a colleague opening the shared link sees the same list
+    other.goto(shared)
+    expect(other.locator("#incident-results .incident-link")).to_have_text(
+        ["Authentication failures"]
+    )
+    context.close()
