@@ -460,3 +460,11 @@ def test_text_postgresql_cannot_store_and_huge_numbers_are_4xx_not_500(client, t
     assert bad_date.status_code == 400
     assert Incident.objects.count() == 1
     assert not incident.events.exists()
+
+
+def test_the_api_docs_page_loads_swagger_from_our_static_files(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()

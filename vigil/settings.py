@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",  # serves the API docs' Swagger UI from our static files (the CSP forbids CDNs)
     "accounts",
     "audit",
     "oncall",
