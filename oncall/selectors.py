@@ -191,8 +191,9 @@ def escalation_policy_for(*, team: Team) -> EscalationPolicy:
     the last step's wait, the list starts again if repeat > 1. wait_minutes is the time to wait
     after notifying a step before moving on. The layers are found by name ("Primary" /
     "Secondary") in the team's schedules, falling back to the first and second layer by
-    position; a default layer step whose layer does not exist yet has layer=None and is filled
-    in by a later call once the team has such a layer. Safe to call concurrently.
+    position; a layer step at position 0 or 1 whose layer does not exist (yet, or any more) has
+    layer=None and is filled in by a later call once the team has such a layer (saving a
+    schedule makes that call). Safe to call concurrently.
     """
     policy = EscalationPolicy.objects.filter(team=team).first()
     if policy is None:
@@ -226,7 +227,9 @@ def escalation_policy_for(*, team: Team) -> EscalationPolicy:
                     ]
                 )
     else:
-        missing = policy.steps.filter(target_kind=EscalationStep.TargetKind.LAYER, layer=None)
+        missing = policy.steps.filter(
+            target_kind=EscalationStep.TargetKind.LAYER, layer=None, position__in=[0, 1]
+        )
         for step in missing:
             name, position = (PRIMARY, 0) if step.position == 0 else (SECONDARY, 1)
             layer = _default_layer(team, name, position)

@@ -31,7 +31,7 @@ from oncall.models import (
     ShiftReminder,
     SwapRequest,
 )
-from oncall.selectors import load_schedules
+from oncall.selectors import escalation_policy_for, load_schedules
 from oncall.shifts import LayerSpec, nonexistent_handoffs
 
 log = structlog.get_logger(__name__)
@@ -170,6 +170,7 @@ def schedule_save(*, team, name: str, time_zone: str, layers: list[LayerData], b
             [LayerMember(layer=layer, user=u, position=i) for i, u in enumerate(data.members)]
         )
     schedule.layers.exclude(pk__in=keep).delete()
+    escalation_policy_for(team=team)  # every team gets the seed's default path
     audit_record(
         actor=by,
         action="schedule.update" if before else "schedule.create",
