@@ -79,12 +79,14 @@ def test_no_two_shifts_of_a_layer_overlap(spec, window):
 
 
 @FAST
-@given(spec=schedules(), window=windows)
+@given(spec=schedules(business_hours=True), window=windows)
 def test_a_layer_with_members_covers_the_whole_window_after_it_starts(spec, window):
     start, end = window
     result = compute_shifts(spec, start, end)
     for layer in spec.layers:
-        assert result.gaps[layer.id] == []
+        assert result.gaps[layer.id] == []  # business-hours layers: every business hour
+        if layer.restriction == "business_hours":
+            continue
         shifts = result.shifts[layer.id]
         tz = ZoneInfo(spec.time_zone)
         first = dt.datetime.combine(layer.first_handoff_date, layer.handoff_time, tzinfo=tz)
