@@ -282,7 +282,10 @@ def swap_request_create(*, layer, requester, recipient, start, end, reason="", b
 def _notify_swap(swap_id):
     from oncall.tasks import swap_request_notify
 
-    swap_request_notify.delay(swap_id)
+    try:
+        swap_request_notify.delay(swap_id)
+    except Exception:  # noqa: BLE001 - the request is saved; it shows on My shifts regardless
+        log.exception("swap_request_notify_enqueue_failed", swap_id=swap_id)
 
 
 def swap_request_notify_send(*, swap_id: int) -> None:
