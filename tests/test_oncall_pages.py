@@ -635,3 +635,36 @@ def test_the_openapi_document_lists_the_on_call_endpoints(client):
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/oncall/now" in paths
     assert "/api/v1/schedules/{schedule_id}/shifts" in paths
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_person_asked_to_swap_gets_an_email(django_capture_on_commit_callbacks):
+    team, schedule, people, sam = platform()
+    people[0].email = "p0@vigil.example"
+    people[0].save()
+    primary = schedule.layers.get(name="Primary")
+    with django_capture_on_commit_callbacks() as callbacks:
+        swap = services.swap_request_create(
+            layer=primary,
+            requester=people[1],
+            recipient=people[0],
+            start=NOW,
+            end=NOW + dt.timedelta(hours=3),
+            reason="train delayed",
+            by=people[1],
+        )
+    assert len(callbacks) == 1  # the notification is enqueued only after the commit
+    services.swap_request_notify_send(swap_id=swap.pk)
+    assert mail.outbox[0].to == ["p0@vigil.example"]
+    assert "train delayed" in mail.outbox[0].body
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_schedule_list_offers_managers_a_new_schedule(client):
+    team, schedule, people, sam = platform()
+    login(client, sam)
+    html = client.get(reverse("oncall_schedules")).content.decode()
+    assert "Platform on-call" in html and f"New schedule for {team.name}" in html
+    client.logout()
+    login(client, people[0])
+    assert "New schedule for" not in client.get(reverse("oncall_schedules")).content.decode()
