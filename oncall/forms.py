@@ -87,7 +87,8 @@ class LayerForm(forms.Form):
         required=False,
         help_text="Usernames, one per line or separated by commas; they take turns in this order.",
     )
-    cadence = forms.ChoiceField(label="Hand off", choices=Cadence.choices)
+    # Initial values match what an untouched blank layer submits, so it is skipped.
+    cadence = forms.ChoiceField(label="Hand off", choices=Cadence.choices, initial=Cadence.WEEKLY)
     interval = forms.IntegerField(label="Every", min_value=1, max_value=52, initial=1)
     handoff_weekday = forms.TypedChoiceField(
         label="Handoff day (weekly)",
@@ -96,10 +97,14 @@ class LayerForm(forms.Form):
         initial=0,
     )
     handoff_time = forms.TimeField(
-        label="Handoff time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label="Handoff time",
+        initial=dt.time(9),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     start_date = forms.DateField(label="Start date", widget=forms.DateInput(attrs={"type": "date"}))
-    restriction = forms.ChoiceField(label="On call", choices=Restriction.choices)
+    restriction = forms.ChoiceField(
+        label="On call", choices=Restriction.choices, initial=Restriction.NONE
+    )
     active_from = forms.TimeField(
         label="Business hours from",
         initial=dt.time(9),

@@ -498,6 +498,19 @@ def test_editing_a_schedule_keeps_a_renamed_layers_overrides(client):
         initial = dict(form.initial)
         initial["name"] = "First line" if initial["name"] == "Primary" else initial["name"]
         data.update(_layer_fields(f"layer-{i}", initial))
+    # The blank "new layer" form, untouched, as the browser submits it.
+    n = len(formset.initial_forms)
+    data["layer-TOTAL_FORMS"] = str(n + 1)
+    blank = formset.forms[n]
+    for name in blank.fields:
+        value = blank[name].value()
+        if name != "DELETE":
+            data[f"layer-{n}-{name}"] = (
+                "" if value is None else blank[name].field.widget.format_value(value) or ""
+            )
+    preview = client.post(url, {**data, "action": "preview"})
+    assert preview.status_code == 200
+    assert "Preview: the next four weeks" in preview.content.decode()
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     primary.refresh_from_db()
