@@ -98,3 +98,20 @@ def test_on_call_pages_fit_a_phone(browser, live_server, demo):
         page.goto(f"{live_server.url}{path}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     context.close()
+
+
+def test_a_manager_previews_an_edit_and_a_missing_dst_time_is_refused(page, live_server, demo):
+    users, team = demo
+    schedule = Schedule.objects.get(team=team)
+    log_in(page, live_server.url, "sam")
+    page.goto(f"{live_server.url}/oncall/schedules/{schedule.pk}/edit/")
+    page.get_by_role("button", name="Preview next four weeks").click()
+    expect(
+        page.get_by_role("heading", name="Preview: the next four weeks (not saved yet)")
+    ).to_be_visible()
+    page.get_by_label("Handoff day (weekly)").first.select_option(label="Sunday")
+    page.get_by_label("Handoff time").first.fill("02:30")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.get_by_role("alert").first).to_contain_text("02:30 does not exist in Europe/Berlin")
+    schedule.refresh_from_db()
+    assert schedule.layers.get(name="Primary").handoff_weekday == 0
