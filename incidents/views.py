@@ -161,7 +161,9 @@ def _next_statuses(incident):
     return [(s.value, STATUS_VERBS[s]) for s in Status if s in allowed]
 
 
-def _page_context(request, incident, *, timeline_filter="all", before=None, with_timeline=True):
+def _page_context(
+    request, incident, *, timeline_filter="all", before=None, with_timeline=True, with_panels=True
+):
     can_change = can(request.user, CHANGE, incident)
     checklist = checklist_for_incident(incident=incident)
     if not checklist:
@@ -178,14 +180,13 @@ def _page_context(request, incident, *, timeline_filter="all", before=None, with
         "severities": severities() if can_change else [],
         "role_choices": ROLE_CHOICES,
         "timeline_filters": TIMELINE_FILTER_CHOICES,
-        "note_form": NoteForm(),
-        "status_update_form": StatusUpdateForm(),
         "csrf_token": get_token(request),
     }
     if with_timeline:
         context["timeline"] = timeline_page(
             incident=incident, filter=timeline_filter, before=before
         )
+    if with_timeline and with_panels:
         context["panels"] = [
             render_to_string(
                 panel["template"],
@@ -220,7 +221,12 @@ def incident_detail(request, pk):
     if _is_partial(request):
         template = "incidents/detail.html#older" if before else "incidents/detail.html#timeline"
     return _render_page(
-        request, incident, template=template, timeline_filter=timeline_filter, before=before
+        request,
+        incident,
+        template=template,
+        timeline_filter=timeline_filter,
+        before=before,
+        with_panels=not _is_partial(request),
     )
 
 
