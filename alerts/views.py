@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -152,9 +152,12 @@ def group_detail(request, pk):
     return render(request, "alerts/group_detail.html", {"group": group, "alerts": alerts})
 
 
-def _team_for_manage(request, slug):
-    team = get_object_for_user(request.user, Team.objects.all(), action=MANAGE, slug=slug)
-    return team
+def _routing_for_manage(request, slug):
+    team = get_object_or_404(Team, slug=slug)
+    team_routing(team)
+    return get_object_for_user(
+        request.user, TeamRouting.objects.select_related("team"), action=MANAGE, team=team
+    )
 
 
 @login_required
@@ -287,8 +290,8 @@ def silence_end(request, pk):
 
 @login_required
 def routing_edit(request, slug):
-    team = _team_for_manage(request, slug)
-    routing = team_routing(team)
+    routing = _routing_for_manage(request, slug)
+    team = routing.team
     form = RoutingForm(request.POST or None, instance=routing)
     if request.method == "POST" and form.is_valid():
         from audit.services import audit_record

@@ -50,6 +50,7 @@ class FakeHTTP:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 record = {
+                    "at": time.perf_counter(),
                     "path": self.path,
                     "headers": dict(self.headers),
                     "raw": body,
