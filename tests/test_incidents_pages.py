@@ -566,3 +566,9 @@ def test_every_htmx_form_on_the_page_is_covered_by_the_csrf_header(incident, res
 def test_anonymous_people_are_sent_to_log_in(incident):
     response = Client().get(incident.get_absolute_url())
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_dashboard_offers_declaring_to_responders_only(team, responder):
+    assert "Declare incident" in client_for(responder).get("/").content.decode()
+    viewer = member(team, Role.VIEWER, username="casey")
+    assert "Declare incident" not in client_for(viewer).get("/").content.decode()

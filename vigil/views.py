@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from incidents.selectors import incident_list_open_for_user
+from incidents.selectors import incident_list_open_for_user, teams_user_may_declare_in
 from oncall.models import Membership
 
 
@@ -14,6 +14,7 @@ def dashboard(request):
         {
             "open_incidents": incident_list_open_for_user(user=request.user)[:20],
             "memberships": memberships,
+            "may_declare": teams_user_may_declare_in(user=request.user).exists(),
         },
     )
 
