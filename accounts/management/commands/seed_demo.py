@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import demo as accounts_demo
+from alerts import demo as alerts_demo
 from incidents import demo as incidents_demo
 from oncall import demo as oncall_demo
 from postmortems import demo as postmortems_demo
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             incidents_demo.seed(team=team, users=users)
             postmortems_demo.seed(team=team, users=users)
             runbooks_demo.seed(team=team, users=users)
+            alerts_demo.seed(team=team, users=users)
         self.stdout.write(
             f"Demo data ready: log in as {', '.join(sorted(users))} "
             f"with password {accounts_demo.DEMO_PASSWORD!r}."
