@@ -146,3 +146,32 @@ class IncidentFilterForm(forms.Form):
 
 
 TIMELINE_FILTER_CHOICES = [(k, label) for k, (label, _) in TIMELINE_FILTERS.items()]
+
+
+class ImpactForm(forms.Form):
+    summary = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    started_at = forms.DateTimeField(
+        label="Impact started at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In your time zone; may be earlier than the declaration.",
+    )
+    users_affected = forms.IntegerField(required=False, min_value=0)
+    failed_requests = forms.IntegerField(required=False, min_value=0)
+    revenue_impact = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    sla_breach = forms.BooleanField(label="SLA breached", required=False)
+    affected_services = forms.CharField(
+        required=False, help_text="Comma-separated, e.g. auth-api, web", max_length=1000
+    )
+    status_page_url = forms.URLField(required=False, assume_scheme="https")
+
+    def clean_affected_services(self):
+        raw = self.cleaned_data.get("affected_services") or ""
+        return [s.strip() for s in raw.split(",") if s.strip()]
+
+    def clean_started_at(self):
+        value = self.cleaned_data.get("started_at")
+        if value and value > timezone.now():
+            raise forms.ValidationError("The impact cannot start in the future.")
+        return value

@@ -373,3 +373,48 @@ def status_update_post(*, incident, body, by) -> TimelineEvent:
         )
         audit_record(actor=by, action="incident.status_update", obj=event, after={"body": body})
     return event
+
+
+IMPACT_FIELDS = [
+    "summary",
+    "started_at",
+    "users_affected",
+    "failed_requests",
+    "revenue_impact",
+    "sla_breach",
+    "affected_services",
+    "status_page_url",
+]
+
+
+def incident_update_impact(*, incident, by, **changes) -> Incident:
+    """Summary, start of impact and the impact figures the postmortem reports."""
+    unknown = set(changes) - set(IMPACT_FIELDS)
+    if unknown:
+        raise IncidentError(f"Unknown incident fields: {', '.join(sorted(unknown))}.")
+    started_at = changes.get("started_at")
+    if started_at and started_at > timezone.now():
+        raise IncidentError("The impact cannot start in the future.")
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        before, after = {}, {}
+        for field, value in changes.items():
+            if getattr(locked, field) != value:
+                before[field] = _jsonable(getattr(locked, field))
+                after[field] = _jsonable(value)
+                setattr(locked, field, value)
+        if not after:
+            return locked
+        locked.save(update_fields=list(after))
+        audit_record(actor=by, action="incident.impact", obj=locked, before=before, after=after)
+    for field in after:
+        setattr(incident, field, getattr(locked, field))
+    return locked
+
+
+def _jsonable(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is not None and not isinstance(value, bool | int | float | str | list | dict):
+        return str(value)
+    return value

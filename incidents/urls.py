@@ -9,6 +9,7 @@ urlpatterns = [
     path("<int:pk>/status", views.incident_status, name="incident_status"),
     path("<int:pk>/severity", views.incident_severity, name="incident_severity"),
     path("<int:pk>/roles", views.incident_role, name="incident_role"),
+    path("<int:pk>/impact", views.incident_impact, name="incident_impact"),
     path("<int:pk>/notes", views.note_add, name="incident_note_add"),
     path("<int:pk>/status-updates", views.status_update_add, name="incident_status_update"),
     path("<int:pk>/timeline.md", views.timeline_markdown, name="incident_timeline_md"),

@@ -29,6 +29,7 @@ from incidents.forms import (
     ROLE_CHOICES,
     TIMELINE_FILTER_CHOICES,
     DeclareIncidentForm,
+    ImpactForm,
     IncidentFilterForm,
     NoteEditForm,
     NoteForm,
@@ -66,7 +67,7 @@ from vigil.access import CHANGE, can, get_object_for_user, team_roles
 log = structlog.get_logger(__name__)
 
 LIST_PAGE_SIZE = 25
-PAGE_PARTS = {"header", "checklist", "status_update"}
+PAGE_PARTS = {"header", "checklist", "status_update", "impact"}
 # The live stream: how often it looks for changes, how often it proves it is alive, and how
 # long one connection lives before the browser reconnects (and picks up where it left off).
 STREAM_POLL_SECONDS = 0.3
@@ -181,6 +182,18 @@ def _page_context(
         "role_choices": ROLE_CHOICES,
         "timeline_filters": TIMELINE_FILTER_CHOICES,
         "csrf_token": get_token(request),
+        "impact_form": ImpactForm(
+            initial={
+                "summary": incident.summary,
+                "started_at": timezone.localtime(incident.started_at),
+                "users_affected": incident.users_affected,
+                "failed_requests": incident.failed_requests,
+                "revenue_impact": incident.revenue_impact,
+                "sla_breach": incident.sla_breach,
+                "affected_services": ", ".join(incident.affected_services or []),
+                "status_page_url": incident.status_page_url,
+            }
+        ),
     }
     if with_timeline:
         context["timeline"] = timeline_page(
@@ -394,6 +407,21 @@ def status_update_add(request, pk):
     except IncidentError as exc:
         return _refuse(request, incident, str(exc))
     return _done(request, incident, since, part="status_update", message="Status update posted.")
+
+
+@login_required
+@require_POST
+def incident_impact(request, pk):
+    incident = _incident_for_change(request, pk)
+    since = incident.timeline_seq
+    form = ImpactForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, incident, _form_errors(form))
+    try:
+        services.incident_update_impact(incident=incident, by=request.user, **form.cleaned_data)
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc))
+    return _done(request, incident, since, part="impact", message="Impact saved.")
 
 
 def _event_for_change(request, pk, event_pk):

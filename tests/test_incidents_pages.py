@@ -572,3 +572,51 @@ def test_the_dashboard_offers_declaring_to_responders_only(team, responder):
     assert "Declare incident" in client_for(responder).get("/").content.decode()
     viewer = member(team, Role.VIEWER, username="casey")
     assert "Declare incident" not in client_for(viewer).get("/").content.decode()
+
+
+def test_a_responder_records_the_impact_and_it_is_audited(incident, responder):
+    client = client_for(responder)
+    started = timezone.localtime(incident.started_at - timedelta(minutes=7))
+    response = client.post(
+        url("incident_impact", incident.pk),
+        {
+            "summary": "Logins failing for mobile users",
+            "started_at": started.strftime("%Y-%m-%dT%H:%M"),
+            "users_affected": "12000",
+            "failed_requests": "45000",
+            "revenue_impact": "1250.50",
+            "sla_breach": "on",
+            "affected_services": "auth-api, web ,",
+            "status_page_url": "https://status.example.com/incidents/1",
+        },
+    )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.users_affected == 12000 and incident.sla_breach
+    assert incident.affected_services == ["auth-api", "web"]
+    assert str(incident.revenue_impact) == "1250.50"
+    assert incident.started_at.strftime("%H:%M") == started.astimezone(UTC).strftime("%H:%M")
+    entry = AuditEntry.objects.get(action="incident.impact")
+    assert entry.after["users_affected"] == 12000
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert "Logins failing for mobile users" in page and "auth-api, web" in page
+
+
+def test_impact_cannot_start_in_the_future_or_be_negative(incident, responder):
+    client = client_for(responder)
+    future = timezone.localtime(timezone.now() + timedelta(hours=1))
+    for data in [
+        {"started_at": future.strftime("%Y-%m-%dT%H:%M")},
+        {
+            "started_at": timezone.localtime(incident.started_at).strftime("%Y-%m-%dT%H:%M"),
+            "users_affected": "-5",
+        },
+    ]:
+        assert client.post(url("incident_impact", incident.pk), data).status_code == 400
+    assert not AuditEntry.objects.filter(action="incident.impact").exists()
+
+
+def test_a_viewer_cannot_record_impact(incident, team):
+    viewer = member(team, Role.VIEWER, username="casey")
+    response = client_for(viewer).post(url("incident_impact", incident.pk), {"summary": "x"})
+    assert response.status_code == 403
