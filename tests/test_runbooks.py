@@ -2,9 +2,11 @@
 runbooks an incident's alerts bring up with their tickable steps."""
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 import time_machine
+from django.apps import apps
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -658,6 +660,7 @@ def test_the_digest_task_runs_the_service(team, responder, settings):
 def test_two_responders_ticking_the_same_step_at_once_record_it_once(team, responder, runbook):
     import threading
 
+    import_module("incidents.migrations.0002_severities").create(apps, None)
     colleague = member(team, Role.RESPONDER)
     incident = declare(team, responder)
     barrier = threading.Barrier(2)
