@@ -212,8 +212,10 @@ def engine_tick(*, now=None, batch=200) -> dict:
                 .filter(status=EscalationStatus.ACTIVE, next_action_at__lte=now)
                 .order_by("next_action_at")[:batch]
             )
+            # Within one tick every escalation of a team sees the same policy and on-call.
+            cache = {}
             for escalation in due:
-                _advance(escalation, now)
+                _advance(escalation, now, cache)
         advanced += len(due)
         if len(due) < batch:
             break
@@ -223,11 +225,14 @@ def engine_tick(*, now=None, batch=200) -> dict:
     return {"advanced": advanced, "requeued": requeued}
 
 
-def _advance(escalation, now):
+def _advance(escalation, now, cache):
     from oncall.selectors import escalation_policy_for, escalation_step_targets
 
-    policy = escalation_policy_for(team=escalation.team)
-    steps = sorted(policy.steps.all(), key=lambda s: (s.position, s.pk))
+    key = ("policy", escalation.team_id)
+    if key not in cache:
+        policy = escalation_policy_for(team=escalation.team)
+        cache[key] = (policy, sorted(policy.steps.all(), key=lambda s: (s.position, s.pk)))
+    policy, steps = cache[key]
     if escalation.next_position >= len(steps):
         escalation.status = EscalationStatus.EXHAUSTED
         escalation.next_action_at = None
@@ -245,7 +250,9 @@ def _advance(escalation, now):
         executed_at=now,
         lateness=max(0.0, (now - scheduled).total_seconds()),
     )
-    targets = escalation_step_targets(step=step, at=now)
+    if ("targets", step.pk) not in cache:
+        cache[("targets", step.pk)] = escalation_step_targets(step=step, at=now)
+    targets = cache[("targets", step.pk)]
     incident = escalation.incident
     if targets:
         _page_people(escalation=escalation, run=run, users=targets, now=now)

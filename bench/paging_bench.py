@@ -1,0 +1,231 @@
+"""Benchmark: alert-to-first-notification latency and escalation lateness. Prints figures.
+
+    .venv/bin/python bench/paging_bench.py [--alerts 1000] [--escalations 500]
+
+1. A burst of 1,000 critical alerts (one per group, 20 concurrent senders) into Vigil under
+   uvicorn; a Celery worker (prefork, with its beat tick every second) delivers to a fake
+   Slack receiver on 127.0.0.1. Latency = webhook request sent → the fake provider received
+   the first notification about that alert (the #incidents post or the page to the
+   primary), measured on one clock in this process. Target: p95 under 1 s.
+2. 500 escalation steps due within the same minute, advanced by that worker's tick.
+   Lateness = executed_at − due time for each step. Target: p99 under 2 s, never early.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alerts_bench import (  # noqa: E402
+    ROOT,
+    percentile,
+    post,
+    rebuild_database,
+    setup_django,
+    start_web,
+    stop,
+)
+
+WEB_PORT, FAKE_PORT = 18650, 18651
+
+
+def start_worker(concurrency):
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w", prefix="vigil-bench-worker-", suffix=".log", delete=False
+    )
+    print(f"worker log: {log.name}")
+    schedule = Path(tempfile.mkdtemp()) / "beat-schedule"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "vigil",
+            "worker",
+            "-B",
+            "--schedule",
+            str(schedule),
+            "-Q",
+            "critical,default",
+            "--pool",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CONN_MAX_AGE": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(6)
+    return proc
+
+
+def summary(name, values, unit="ms"):
+    return (
+        f"  {name:<28} n={len(values):5d}  p50 {percentile(values, 50):8.1f} {unit}"
+        f"  p95 {percentile(values, 95):8.1f} {unit}  p99 {percentile(values, 99):8.1f} {unit}"
+        f"  max {max(values):8.1f} {unit}"
+    )
+
+
+def first_notification(args, http, integration, token):
+    url = f"http://127.0.0.1:{WEB_PORT}{integration.webhook_path()}"
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    sent, answered = {}, {}
+
+    def send(i):
+        name = f"Burst{i}"
+        body = json.dumps(
+            {
+                "version": "4",
+                "groupKey": f"burst-{i}",
+                "alerts": [
+                    {
+                        "status": "firing",
+                        "labels": {"alertname": name, "severity": "critical"},
+                        "annotations": {"summary": name, "description": f"{name} fired"},
+                        "fingerprint": f"burst-{i}",
+                    }
+                ],
+            }
+        ).encode()
+        sent[name] = time.perf_counter()
+        status, _ = post(url, body, headers)
+        answered[name] = time.perf_counter()
+        return status
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(send, range(args.alerts)))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        chats = {r["json"]["text"] for r in http.requests if r["path"] == "/chat"}
+        pages = {r["json"]["text"] for r in http.requests if r["path"] == "/dm"}
+        if len(chats) >= args.alerts and len(pages) >= args.alerts:
+            break
+        time.sleep(0.5)
+    first, first_page = {}, {}
+    for record in http.requests:
+        name = record["json"]["text"].split("] ", 1)[1]
+        first[name] = min(first.get(name, record["at"]), record["at"])
+        if record["path"] == "/dm":
+            first_page[name] = min(first_page.get(name, record["at"]), record["at"])
+    latency = [(first[n] - sent[n]) * 1000 for n in sent if n in first]
+    page_latency = [(first_page[n] - sent[n]) * 1000 for n in sent if n in first_page]
+    # From Vigil's 202 (stored and committed) to the provider, without the web queue.
+    after_answer = [max(0.0, first[n] - answered[n]) * 1000 for n in sent if n in first]
+    ingest = [(answered[n] - sent[n]) * 1000 for n in sent]
+    print(f"first notification: {args.alerts} alerts, 20 senders; {statuses.count(202)} accepted")
+    print(summary("webhook → first notification", latency))
+    print(summary("webhook → page to primary", page_latency))
+    print(summary("202 answer → first notification", after_answer))
+    print(summary("webhook answered (ingest)", ingest))
+    print(
+        f"  missing: {args.alerts - len(latency)} without any notification (target p95 < 1000 ms)"
+    )
+
+
+def lateness(args):
+    from django.db.models import Max, Min
+
+    from incidents.models import Incident, Severity
+    from oncall.models import Team
+    from paging.models import Escalation, StepRun
+
+    team = Team.objects.get(slug="bench")
+    sev = Severity.objects.get(name="SEV2")
+    now = dt.datetime.now(dt.UTC)
+    incidents = Incident.objects.bulk_create(
+        [
+            Incident(title=f"Lateness {i}", severity=sev, team=team, started_at=now)
+            for i in range(args.escalations)
+        ]
+    )
+    base = now + dt.timedelta(seconds=20)
+    rng = random.Random(3)
+    Escalation.objects.bulk_create(
+        [
+            Escalation(
+                incident=incident,
+                team=team,
+                started_at=now,
+                next_action_at=base + dt.timedelta(seconds=rng.uniform(0, 60)),
+            )
+            for incident in incidents
+        ]
+    )
+    ids = [i.pk for i in incidents]
+    deadline = time.monotonic() + 200
+    runs = StepRun.objects.filter(escalation__incident_id__in=ids, number=1)
+    while time.monotonic() < deadline and runs.count() < args.escalations:
+        time.sleep(1)
+    values = list(runs.values_list("lateness", flat=True))
+    early = sum(
+        1
+        for executed, scheduled in runs.values_list("executed_at", "scheduled_at")
+        if executed < scheduled
+    )
+    span = runs.aggregate(first=Min("scheduled_at"), last=Max("scheduled_at"))
+    print(
+        f"escalation lateness: {len(values)}/{args.escalations} steps due within "
+        f"{(span['last'] - span['first']).total_seconds():.0f} s"
+    )
+    print(summary("lateness", [v * 1000 for v in values]))
+    print(f"  early: {early} (target: p99 < 2000 ms, never early)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=1000)
+    parser.add_argument("--escalations", type=int, default=500)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--worker-concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    rebuild_database()
+    setup_django()
+    from alerts.models import TeamRouting
+    from alerts.services import integration_create
+    from oncall.models import ContactMethod, Layer, LayerMember, Membership, Schedule, Team
+    from tests.paging_fakes import FakeHTTP
+
+    with FakeHTTP(FAKE_PORT) as http:
+        team = Team.objects.create(name="Bench", slug="bench")
+        from accounts.models import User
+
+        primary = User.objects.create(username="bench-primary", email="p@vigil.example")
+        Membership.objects.create(team=team, user=primary, role="responder")
+        schedule = Schedule.objects.create(team=team, name="Main")
+        layer = Layer.objects.create(
+            schedule=schedule, name="Primary", cadence="daily", start_date=dt.date(2020, 1, 1)
+        )
+        LayerMember.objects.create(layer=layer, user=primary)
+        ContactMethod.objects.create(user=primary, kind="slack", value=http.url("/dm"))
+        TeamRouting.objects.create(team=team, incidents_webhook_url=http.url("/chat"))
+        integration, token = integration_create(team=team, kind="alertmanager", name="Bench")
+
+        web = start_web(WEB_PORT, args.web_workers)
+        worker = start_worker(args.worker_concurrency)
+        try:
+            first_notification(args, http, integration, token)
+            lateness(args)
+        finally:
+            stop(worker)
+            stop(web)
+
+
+if __name__ == "__main__":
+    main()
