@@ -12,10 +12,15 @@ class ActionItemForm(forms.Form):
         required=False, label="Tracker link (optional)", assume_scheme="https"
     )
 
-    def __init__(self, *args, users, **kwargs):
+    def __init__(self, *args, users, members=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # Any user may be chosen here; the service explains when they are not in the team.
+        # Any active user validates here, so the service can say clearly when one is not in
+        # the team; the menu offers the team's members.
         self.fields["owner"].queryset = users
+        if members is not None:
+            self.fields["owner"].choices = [("", "Choose an owner")] + [
+                (user.pk, user.display_name) for user in members
+            ]
 
 
 class ActionItemStatusForm(forms.Form):

@@ -10,6 +10,7 @@ from django_htmx.http import reswap, retarget
 
 from accounts.models import User
 from incidents.models import Incident
+from oncall.models import Membership
 from postmortems import blameless, document, selectors, services
 from postmortems.forms import ActionItemForm, ActionItemStatusForm, CommentForm
 from postmortems.models import (
@@ -47,7 +48,6 @@ def _detail_context(request, postmortem, **extra):
         "can_manage": access.can(user, access.MANAGE, postmortem),
         "reviewed_by": ", ".join(a.approver.display_name for a in data["approvals"]),
         "guidance": _guidance(),
-        "item_form": ActionItemForm(users=User.objects.filter(is_active=True), prefix="item"),
         "priorities": Priority.choices,
         "statuses": ActionItemStatus.choices,
         "timeline_sources": TimelineSource.choices,
@@ -56,6 +56,12 @@ def _detail_context(request, postmortem, **extra):
     conflicts = extra.pop("conflicts", None) or {}
     for section in context["sections"]:
         section.conflict = conflicts.get(section.key)
+    if "item_form" not in extra:
+        context["item_form"] = ActionItemForm(
+            users=User.objects.filter(is_active=True),
+            members=[m.user for m in data["team_members"]],
+            prefix="item",
+        )
     context.update(extra)
     return context
 
@@ -346,7 +352,17 @@ def thread_resolve(request, pk):
 @require_POST
 def action_item_add(request, pk):
     postmortem = _load(request, pk, access.CHANGE)
-    form = ActionItemForm(request.POST, users=User.objects.filter(is_active=True), prefix="item")
+    form = ActionItemForm(
+        request.POST,
+        users=User.objects.filter(is_active=True),
+        members=[
+            m.user
+            for m in Membership.objects.filter(team_id=postmortem.team_id)
+            .select_related("user")
+            .order_by("user__username")
+        ],
+        prefix="item",
+    )
     if not form.is_valid():
         return _render_detail(
             request, postmortem, status=400, item_form=form, error="Check the action item."
