@@ -64,6 +64,8 @@ class Postmortem(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="postmortems_to_review"
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The submission whose reviewers were emailed: a re-run of the task sends nothing.
+    reviewers_notified_for = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

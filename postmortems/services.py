@@ -275,7 +275,45 @@ def postmortem_submit_for_review(*, postmortem, by, reviewers=None) -> Postmorte
             before={"status": before},
             after={"status": postmortem.status, "reviewers": [r.username for r in reviewers]},
         )
+        transaction.on_commit(lambda pk=postmortem.pk: _enqueue_reviewer_notice(pk), robust=True)
     return postmortem
+
+
+def _enqueue_reviewer_notice(postmortem_id):
+    from postmortems.tasks import notify_reviewers
+
+    notify_reviewers.delay(postmortem_id)
+
+
+def postmortem_notify_reviewers(*, postmortem_id) -> int:
+    """Email the reviewers of the latest submission, once. Returns how many were emailed."""
+    postmortem = (
+        Postmortem.objects.select_related("incident__team", "prepared_by")
+        .filter(pk=postmortem_id, status=PostmortemStatus.IN_REVIEW)
+        .first()
+    )
+    if postmortem is None or postmortem.submitted_at is None:
+        return 0
+    with transaction.atomic():
+        claimed = (
+            Postmortem.objects.filter(pk=postmortem.pk, submitted_at=postmortem.submitted_at)
+            .exclude(reviewers_notified_for=postmortem.submitted_at)
+            .update(reviewers_notified_for=postmortem.submitted_at)
+        )
+        if claimed != 1:
+            return 0
+        recipients = [r.email for r in postmortem.reviewers.all() if r.email and r.is_active]
+        if recipients:
+            url = f"{settings.SITE_URL}{postmortem.get_absolute_url()}"
+            send_mail(
+                f"[Vigil] Postmortem to review: {postmortem.title}",
+                f"{postmortem} for {postmortem.team} is ready for your review.\n"
+                f"Review due {postmortem.due_at:%Y-%m-%d %H:%M} UTC.\n\n{url}\n",
+                None,
+                recipients,
+            )
+    log.info("postmortem_reviewers_notified", postmortem_id=postmortem.pk, count=len(recipients))
+    return len(recipients)
 
 
 def _require_manager(postmortem, by, what):

@@ -806,3 +806,22 @@ def test_the_postmortem_page_runs_the_same_queries_with_ten_times_the_threads_an
     with django_assert_num_queries(len(few)):
         page = client.get(url).content.decode()
     assert page.count("Question ") == 20
+
+
+def test_reviewers_are_emailed_once_per_submission(settings, django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    team = TeamFactory()
+    alex = member(team)
+    sam = member(team, role=Role.MANAGER)
+    postmortem = draft_for(team, alex)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.postmortem_submit_for_review(postmortem=postmortem, by=alex)
+    assert len(callbacks) == 1  # the task is enqueued after the commit
+    assert services.postmortem_notify_reviewers(postmortem_id=postmortem.pk) == 1
+    assert services.postmortem_notify_reviewers(postmortem_id=postmortem.pk) == 0
+    assert [m.to for m in mail.outbox] == [[sam.email]]
+    assert postmortem.get_absolute_url() in mail.outbox[0].body
+    services.postmortem_request_changes(postmortem=postmortem, by=sam)
+    services.postmortem_submit_for_review(postmortem=postmortem, by=alex)
+    assert services.postmortem_notify_reviewers(postmortem_id=postmortem.pk) == 1
+    assert len(mail.outbox) == 2
