@@ -33,3 +33,20 @@ def browser_type_launch_args(browser_type_launch_args):
 def _eager_celery_off(settings):
     # Tests that want the worker start a real one; everything else runs tasks explicitly.
     settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+@pytest.fixture(autouse=True)
+def _severity_levels(request):
+    """Transactional tests empty every table afterwards, the migration's SEV1–SEV4 rows too;
+    put them back so each test starts with the levels a real database has."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    importlib.import_module("incidents.migrations.0002_severities").create(django_apps, None)
+    yield
