@@ -825,3 +825,21 @@ def test_reviewers_are_emailed_once_per_submission(settings, django_capture_on_c
     services.postmortem_submit_for_review(postmortem=postmortem, by=alex)
     assert services.postmortem_notify_reviewers(postmortem_id=postmortem.pk) == 1
     assert len(mail.outbox) == 2
+
+
+def test_the_library_search_answers_htmx_with_just_the_results(client, demo_data):
+    team, users = demo_data
+    demo.seed(team=team, users=users)
+    client.force_login(users["casey"])
+    response = client.get(
+        reverse("postmortems"),
+        {"q": "expired tokens"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="library-results",
+    )
+    html = response.content.decode()
+    assert html.strip().startswith('<div id="library-results">')
+    assert "Authentication failures after v1.5.2 deployment" in html
+    assert "<h1>" not in html
+    empty = client.get(reverse("postmortems"), {"q": "kafka rebalance"}).content.decode()
+    assert "No published postmortem matches" in empty
