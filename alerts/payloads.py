@@ -91,6 +91,8 @@ def decode(body: bytes):
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"The body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise PayloadError("The body nests too deeply to be an alert payload.") from exc
 
 
 def _check_count(alerts):

@@ -92,6 +92,12 @@ def test_both_tokens_work_during_a_rotation_and_the_old_one_expires(hook, client
         (json.dumps({"version": "4", "alerts": [{"labels": {"a": 1}}]}), "must be a string"),
         (json.dumps({"version": "3", "alerts": []}), "version 4"),
         (json.dumps([1, 2]), "JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+        (json.dumps({"version": "4", "alerts": [{"labels": {}}]}), "must not be empty"),
+        (
+            json.dumps({"version": "4", "alerts": [{"labels": {"a": "b"}, "startsAt": "soon"}]}),
+            "RFC 3339",
+        ),
     ],
 )
 def test_it_refuses_a_bad_body_with_the_reason(hook, client, raw, reason):
