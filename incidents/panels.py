@@ -25,13 +25,20 @@ class Panel:
     template: str
     context: Callable[..., dict[str, Any]]
     order: int = 50
+    # "top": above the note box, first thing a responder sees (matching runbooks);
+    # "side": the side column beside the timeline.
+    placement: str = "side"
 
 
 _PANELS: dict[str, Panel] = {}
 
 
-def register_panel(name, *, template, context, order=50) -> None:
-    _PANELS[name] = Panel(name=name, template=template, context=context, order=order)
+def register_panel(name, *, template, context, order=50, placement="side") -> None:
+    if placement not in ("top", "side"):
+        raise ValueError(f"Unknown panel placement {placement!r}.")
+    _PANELS[name] = Panel(
+        name=name, template=template, context=context, order=order, placement=placement
+    )
 
 
 def panels_for(*, incident, user) -> list[dict[str, Any]]:
@@ -41,6 +48,7 @@ def panels_for(*, incident, user) -> list[dict[str, Any]]:
             {
                 "name": panel.name,
                 "template": panel.template,
+                "placement": panel.placement,
                 "context": panel.context(incident=incident, user=user),
             }
         )

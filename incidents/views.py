@@ -200,14 +200,19 @@ def _page_context(
             incident=incident, filter=timeline_filter, before=before
         )
     if with_timeline and with_panels:
-        context["panels"] = [
-            render_to_string(
-                panel["template"],
-                {**panel["context"], "ctx": panel["context"], "incident": incident},
-                request,
+        rendered = [
+            (
+                panel["placement"],
+                render_to_string(
+                    panel["template"],
+                    {**panel["context"], "ctx": panel["context"], "incident": incident},
+                    request,
+                ),
             )
             for panel in panels_for(incident=incident, user=request.user)
         ]
+        context["top_panels"] = [html for placement, html in rendered if placement == "top"]
+        context["panels"] = [html for placement, html in rendered if placement == "side"]
     return context
 
 

@@ -14,4 +14,5 @@ class RunbooksConfig(AppConfig):
             template="runbooks/incident_panel.html",
             context=incident_panel_context,
             order=10,
+            placement="top",
         )
