@@ -193,6 +193,7 @@ def main():
     parser.add_argument("--escalations", type=int, default=500)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--worker-concurrency", type=int, default=8)
+    parser.add_argument("--server", choices=["uvicorn", "gunicorn"], default="uvicorn")
     args = parser.parse_args()
 
     rebuild_database()
@@ -217,7 +218,7 @@ def main():
         TeamRouting.objects.create(team=team, incidents_webhook_url=http.url("/chat"))
         integration, token = integration_create(team=team, kind="alertmanager", name="Bench")
 
-        web = start_web(WEB_PORT, args.web_workers)
+        web = start_web(WEB_PORT, args.web_workers, server=args.server)
         worker = start_worker(args.worker_concurrency)
         try:
             first_notification(args, http, integration, token)
