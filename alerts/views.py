@@ -78,7 +78,7 @@ def webhook(request, public_id, token=None):
     started = time.perf_counter()
     if request.method != "POST":
         return _refuse(405, "Send alerts with POST.")
-    integration = Integration.objects.filter(public_id=public_id).first()
+    integration = Integration.objects.select_related("team").filter(public_id=public_id).first()
     if integration is None:
         return _refuse(404, "No such integration.")
     try:
