@@ -67,3 +67,11 @@ def test_a_team_manager_can_manage(team):
 def test_an_inactive_user_can_do_nothing(team):
     user = member(team, Role.ADMIN, is_active=False)
     assert not can(user, VIEW, IncidentFactory(team=team))
+
+
+def test_a_refusal_on_a_team_itself_is_a_403_not_an_error(team):
+    from oncall.models import Team
+
+    viewer = member(team, Role.VIEWER)
+    with pytest.raises(PermissionDenied, match="Payments"):
+        get_object_for_user(viewer, Team.objects, pk=team.pk, action=MANAGE)

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from oncall.models import ROLE_RANK, Membership, Role
+from oncall.models import ROLE_RANK, Membership, Role, Team
 
 VIEW, CHANGE, MANAGE, ADMINISTER = "view", "change", "manage", "administer"
 _REQUIRED_ROLE = {CHANGE: Role.RESPONDER, MANAGE: Role.MANAGER, ADMINISTER: Role.ADMIN}
@@ -41,12 +41,16 @@ def has_team_role(user, team_id, minimum: str) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 
+def _team_id_of(obj):
+    return obj.pk if obj._meta.label_lower == "oncall.team" else obj.team_id
+
+
 def can(user, action: str, obj) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    team_id = obj.pk if obj._meta.label_lower == "oncall.team" else obj.team_id
+    team_id = _team_id_of(obj)
     if action == VIEW:
         if getattr(obj, "is_private", False):
             return role_in(user, team_id) is not None
@@ -72,5 +76,6 @@ def get_object_for_user(user, queryset, *, action: str = VIEW, **lookup):
     if not can(user, VIEW, obj):
         raise Http404("No such object.")
     if action != VIEW and not can(user, action, obj):
-        raise PermissionDenied(f"Your role in {obj.team} does not allow this.")
+        team = Team.objects.filter(pk=_team_id_of(obj)).first()
+        raise PermissionDenied(f"Your role in {team or 'this team'} does not allow this.")
     return obj
