@@ -4,7 +4,8 @@ stays the same however many incidents or events there are."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
+from django.db import connections
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -31,7 +32,8 @@ TIMELINE_FILTERS = {
     "automatic": ("Automatic", ~Q(kind=EventKind.NOTE)),
 }
 LIST_SORTS = {
-    "open": ("Open first", ["_closed", "severity__level", "-declared_at", "-id"]),
+    # Open ones by severity; OpenFirst puts the resolved ones after them, newest first.
+    "open": ("Open first", ["severity__level", "-declared_at", "-id"]),
     "newest": ("Newest first", ["-declared_at", "-id"]),
     "oldest": ("Oldest first", ["declared_at", "id"]),
     "severity": ("Most severe first", ["severity__level", "-declared_at", "-id"]),
@@ -63,14 +65,47 @@ def incident_list_for_user(*, user, status="", severity="", team="", text="", so
         qs = qs.filter(team__slug=team)
     if text:
         qs = qs.filter(Q(title__icontains=text) | Q(summary__icontains=text))
-    qs = qs.annotate(
-        _closed=Case(
-            When(status=Status.RESOLVED, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        )
-    )
-    return qs.order_by(*LIST_SORTS.get(sort, LIST_SORTS["open"])[1])
+    if sort not in LIST_SORTS or sort == "open":
+        return OpenFirst(qs)
+    return qs.order_by(*LIST_SORTS[sort][1])
+
+
+class OpenFirst:
+    """Open incidents (most severe, then newest) followed by resolved ones (newest first),
+    as one paginatable sequence.
+
+    Sorting every incident on a computed "is it resolved" column reads the whole table; this
+    reads the few open incidents in full and the resolved ones in the order of the
+    (status, declared_at) index, one page at a time, in a single UNION ALL query.
+    """
+
+    def __init__(self, qs):
+        self.open = qs.exclude(status=Status.RESOLVED).order_by(*LIST_SORTS["open"][1])
+        self.resolved = qs.filter(status=Status.RESOLVED).order_by("-declared_at", "-id")
+        self._open_count = None
+        self._count = None
+
+    def count(self):
+        if self._count is None:
+            self._open_count = self.open.count()
+            self._count = self._open_count + self.resolved.count()
+        return self._count
+
+    def __len__(self):
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        self.count()
+        start, stop = index.start or 0, index.stop if index.stop is not None else self._count
+        n_open = self._open_count
+        first = self.open[min(start, n_open) : min(stop, n_open)]
+        rest = self.resolved[max(start - n_open, 0) : max(stop - n_open, 0)]
+        if not connections[first.db].features.supports_slicing_ordering_in_compound:
+            return [*first, *rest]  # SQLite, the embedded default
+        # PostgreSQL appends UNION ALL parts in order, each keeping its own ORDER BY/LIMIT.
+        return list(first.union(rest, all=True))
 
 
 def severities():

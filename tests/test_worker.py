@@ -21,3 +21,18 @@ def test_a_real_worker_runs_a_task_that_writes_to_the_database():
 def test_a_real_beat_schedules_the_heartbeat_by_itself():
     with running_worker(beat=True):
         assert wait_for(lambda: Heartbeat.objects.filter(name="beat").exists(), timeout=30)
+
+
+def test_every_task_can_be_enqueued_with_its_time_limits():
+    # A task whose time_limit is below the default soft limit cannot even be sent.
+    from django.conf import settings
+
+    from vigil.celery import app
+
+    app.loader.import_default_modules()
+    for name, task in app.tasks.items():
+        if name.startswith("celery."):
+            continue
+        hard = task.time_limit or settings.CELERY_TASK_TIME_LIMIT
+        soft = task.soft_time_limit or settings.CELERY_TASK_SOFT_TIME_LIMIT
+        assert soft <= hard, name
