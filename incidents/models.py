@@ -120,8 +120,14 @@ class Incident(models.Model):
     class Meta:
         ordering = ["-declared_at"]
         indexes = [
-            models.Index(fields=["status", "-declared_at"]),
+            models.Index(fields=["status", "-declared_at", "-id"], name="incident_status_recent"),
             models.Index(fields=["team", "status"]),
+            # The few open incidents, found without reading the resolved history.
+            models.Index(
+                fields=["severity", "-declared_at"],
+                condition=~models.Q(status="resolved"),
+                name="incident_open",
+            ),
         ]
 
     def __str__(self):

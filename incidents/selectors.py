@@ -84,11 +84,18 @@ class OpenFirst:
         self.resolved = qs.filter(status=Status.RESOLVED).order_by("-declared_at", "-id")
         self._open_count = None
         self._count = None
+        self.count_is_capped = False
+
+    # Past this many resolved incidents the list says "more than" instead of counting them
+    # all: an exact count would read the whole history on every page view.
+    RESOLVED_COUNT_CAP = 10_000
 
     def count(self):
         if self._count is None:
             self._open_count = self.open.count()
-            self._count = self._open_count + self.resolved.count()
+            resolved = self.resolved.order_by()[: self.RESOLVED_COUNT_CAP + 1].count()
+            self.count_is_capped = resolved > self.RESOLVED_COUNT_CAP
+            self._count = self._open_count + min(resolved, self.RESOLVED_COUNT_CAP)
         return self._count
 
     def __len__(self):
