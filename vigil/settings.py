@@ -103,8 +103,20 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI each request runs in its own thread, so persistent connections are not
+    # reused; a pool (psycopg_pool) is. On by default in production.
+    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool(
+        "DATABASE_POOL", default=PRODUCTION
+    ):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "timeout": 10,
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
