@@ -187,6 +187,8 @@ def test_docker_compose_file_is_valid():
         assert services[name]["image"] == "vigil:latest"  # one app definition, shared
     assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
     assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["web"]["environment"]["DATABASE_POOL"] == "true"
+    assert services["web"]["environment"]["VIGIL_ENV"] == "production"
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
