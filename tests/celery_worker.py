@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,16 @@ def running_worker(*, queues="critical,default", beat=False, env=None, ready_tim
         "CONN_MAX_AGE": "0",
         **(env or {}),
     }
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group: a worker started with -B forks beat, and a test that SIGKILLs
+    # the worker must not leave that beat running (it would keep feeding the queues).
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + ready_timeout
         while " ready." not in Path(log.name).read_text():
@@ -66,14 +76,24 @@ def running_worker(*, queues="critical,default", beat=False, env=None, ready_tim
         proc.log_path = log.name
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop_group(proc)
         connection.close()
+
+
+def _stop_group(proc):
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # the whole group is gone
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The worker is gone; anything left in its group (beat) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        break
 
 
 def wait_for(predicate, *, timeout=15.0, interval=0.1):
