@@ -196,7 +196,20 @@ class EventKind(models.TextChoices):
 MANUAL_KINDS = {EventKind.NOTE}
 
 
-class TimelineEvent(models.Model):
+class IncidentScoped:
+    """For rows that belong to an incident: vigil.access applies the incident's team and
+    privacy to them."""
+
+    @property
+    def team_id(self):
+        return self.incident.team_id
+
+    @property
+    def is_private(self):
+        return self.incident.is_private
+
+
+class TimelineEvent(IncidentScoped, models.Model):
     """One line of an incident's timeline: a note or something Vigil recorded."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
@@ -235,14 +248,6 @@ class TimelineEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} on #{self.incident_id} at {self.occurred_at:%H:%M}"
-
-    @property
-    def team_id(self):
-        return self.incident.team_id
-
-    @property
-    def is_private(self):
-        return self.incident.is_private
 
     @property
     def is_manual(self):
@@ -341,7 +346,7 @@ PHASE_TARGET = {phase: target for phase, _, target, _ in RESPONSE_CHECKLIST}
 PHASE_ORDER = {phase: i for i, (phase, _, _, _) in enumerate(RESPONSE_CHECKLIST)}
 
 
-class ChecklistItem(models.Model):
+class ChecklistItem(IncidentScoped, models.Model):
     """One line of an incident's response checklist, ticked by a person at a time."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checklist")
@@ -367,14 +372,6 @@ class ChecklistItem(models.Model):
 
     def __str__(self):
         return f"{self.text} (#{self.incident_id})"
-
-    @property
-    def team_id(self):
-        return self.incident.team_id
-
-    @property
-    def is_private(self):
-        return self.incident.is_private
 
     @property
     def is_done(self):

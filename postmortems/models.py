@@ -3,6 +3,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents.models import IncidentScoped
+
 
 class PostmortemStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -36,7 +38,7 @@ class TimelineSource(models.TextChoices):
     ALL = "all", "All events"
 
 
-class Postmortem(models.Model):
+class Postmortem(IncidentScoped, models.Model):
     """The blameless write-up of one incident. A published one is frozen; changing it opens
     a new revision (a copy in Draft)."""
 
@@ -90,16 +92,8 @@ class Postmortem(models.Model):
         return reverse("postmortem_detail", args=[self.pk])
 
     @property
-    def team_id(self):
-        return self.incident.team_id
-
-    @property
     def team(self):
         return self.incident.team
-
-    @property
-    def is_private(self):
-        return self.incident.is_private
 
     @property
     def is_editable(self):

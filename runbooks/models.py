@@ -5,6 +5,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents.models import IncidentScoped
+
 # A runbook is read on a phone at 3 AM: a megabyte of Markdown is already far beyond useful.
 MAX_BODY_BYTES = 1_000_000
 REVIEW_INTERVAL = timedelta(days=90)
@@ -89,7 +91,7 @@ class RunbookRevision(models.Model):
         return self.runbook.team_id
 
 
-class StepCheck(models.Model):
+class StepCheck(IncidentScoped, models.Model):
     """A runbook step a responder ticked during an incident."""
 
     incident = models.ForeignKey(
@@ -124,7 +126,3 @@ class StepCheck(models.Model):
 
     def __str__(self):
         return f"{self.label} on #{self.incident_id}"
-
-    @property
-    def team_id(self):
-        return self.incident.team_id
