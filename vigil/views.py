@@ -17,8 +17,3 @@ def dashboard(request):
             "may_declare": teams_user_may_declare_in(user=request.user).exists(),
         },
     )
-
-
-@login_required
-def section(request, section):
-    return render(request, f"{section}/index.html", {"section": section})
