@@ -31,18 +31,42 @@
     return Number(a.dataset.id) > Number(b.dataset.id);
   }
 
+  // Bumped whenever a section is swapped in by a person's own action, so a refresh that was
+  // asked for before it can never put the older state back.
+  var swapGeneration = {};
+
   function refreshPart(part, selector) {
     var page = document.querySelector("[data-page-url]");
     if (!page || !document.querySelector(selector) || !window.htmx) { return; }
     clearTimeout(refreshTimers[part]);
     refreshTimers[part] = setTimeout(function () {
       var target = document.querySelector(selector);
+      if (!target) { return; }
       // Do not pull a form out from under someone who is typing in it.
-      if (target && target.contains(document.activeElement) &&
+      if (target.contains(document.activeElement) &&
           document.activeElement.matches("textarea, input, select")) { return; }
-      htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, { target: selector, swap: "outerHTML" });
+      // An action from this section is in flight: its own answer brings the fresh section.
+      if (target.classList.contains("htmx-request") || target.querySelector(".htmx-request")) { return; }
+      htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, {
+        target: selector, swap: "outerHTML",
+        headers: { "X-Vigil-Refresh": part + ":" + (swapGeneration[selector] || 0) }
+      });
     }, 150);
   }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.id) { return; }
+    var selector = "#" + target.id;
+    var headers = (event.detail.requestConfig && event.detail.requestConfig.headers) || {};
+    var refresh = headers["X-Vigil-Refresh"];
+    if (refresh) {
+      var asked = Number(refresh.split(":")[1] || 0);
+      if (asked !== (swapGeneration[selector] || 0)) { event.detail.shouldSwap = false; }
+      return;
+    }
+    swapGeneration[selector] = (swapGeneration[selector] || 0) + 1;
+  });
 
   function fileEvent(li) {
     var list = document.getElementById("timeline-list");
