@@ -316,117 +316,117 @@ def _form_errors(form):
     return " ".join(str(e) for errors in form.errors.values() for e in errors)
 
 
-@login_required
-@require_POST
-def incident_status(request, pk):
+def _act(request, pk, make_form, perform, *, part=None, message=None, conflict=400):
+    """The shape of every incident action: load for change, validate the form, call the
+    service, then answer with the changed part and new events, or refuse saying why.
+
+    `message` may be a callable of the cleaned data; `conflict` is the status for a refusal
+    by the service (409 where the incident's state forbids it)."""
     incident = _incident_for_change(request, pk)
     since = incident.timeline_seq
-    form = StatusChangeForm(request.POST)
+    form = make_form(incident)
     if not form.is_valid():
         return _refuse(request, incident, _form_errors(form))
     try:
-        services.incident_change_status(
-            incident=incident, status=form.cleaned_data["status"], by=request.user
-        )
+        perform(incident, form.cleaned_data)
     except IncidentError as exc:
-        return _refuse(request, incident, str(exc), status=409)
-    label = Status(form.cleaned_data["status"]).label.lower()
-    return _done(request, incident, since, part="header", message=f"Incident {label}.")
+        return _refuse(request, incident, str(exc), status=conflict)
+    if callable(message):
+        message = message(form.cleaned_data)
+    return _done(request, incident, since, part=part, message=message)
+
+
+@login_required
+@require_POST
+def incident_status(request, pk):
+    return _act(
+        request,
+        pk,
+        lambda incident: StatusChangeForm(request.POST),
+        lambda incident, data: services.incident_change_status(
+            incident=incident, status=data["status"], by=request.user
+        ),
+        part="header",
+        message=lambda data: f"Incident {Status(data['status']).label.lower()}.",
+        conflict=409,
+    )
 
 
 @login_required
 @require_POST
 def incident_severity(request, pk):
-    incident = _incident_for_change(request, pk)
-    since = incident.timeline_seq
-    form = SeverityForm(request.POST)
-    if not form.is_valid():
-        return _refuse(request, incident, _form_errors(form))
-    try:
-        services.incident_change_severity(
-            incident=incident, severity=form.cleaned_data["severity"], by=request.user
-        )
-    except IncidentError as exc:
-        return _refuse(request, incident, str(exc), status=409)
-    return _done(
+    return _act(
         request,
-        incident,
-        since,
+        pk,
+        lambda incident: SeverityForm(request.POST),
+        lambda incident, data: services.incident_change_severity(
+            incident=incident, severity=data["severity"], by=request.user
+        ),
         part="header",
-        message=f"Severity is now {form.cleaned_data['severity'].name}.",
+        message=lambda data: f"Severity is now {data['severity'].name}.",
+        conflict=409,
     )
 
 
 @login_required
 @require_POST
 def incident_role(request, pk):
-    incident = _incident_for_change(request, pk)
-    since = incident.timeline_seq
-    form = RoleForm(request.POST, people=people_for_roles(incident=incident))
-    if not form.is_valid():
-        return _refuse(request, incident, _form_errors(form))
-    try:
-        services.incident_assign_role(
-            incident=incident,
-            role=form.cleaned_data["role"],
-            user=form.cleaned_data["person"],
-            by=request.user,
-        )
-    except IncidentError as exc:
-        return _refuse(request, incident, str(exc))
-    return _done(request, incident, since, part="header", message="Roles updated.")
+    return _act(
+        request,
+        pk,
+        lambda incident: RoleForm(request.POST, people=people_for_roles(incident=incident)),
+        lambda incident, data: services.incident_assign_role(
+            incident=incident, role=data["role"], user=data["person"], by=request.user
+        ),
+        part="header",
+        message="Roles updated.",
+    )
 
 
 @login_required
 @require_POST
 def note_add(request, pk):
-    incident = _incident_for_change(request, pk)
-    since = incident.timeline_seq
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        return _refuse(request, incident, _form_errors(form))
-    try:
-        services.timeline_note_add(
+    return _act(
+        request,
+        pk,
+        lambda incident: NoteForm(request.POST),
+        lambda incident, data: services.timeline_note_add(
             incident=incident,
-            body=form.cleaned_data["body"],
+            body=data["body"],
             author=request.user,
-            occurred_at=form.cleaned_data["occurred_at"],
-        )
-    except IncidentError as exc:
-        return _refuse(request, incident, str(exc))
-    return _done(request, incident, since)
+            occurred_at=data["occurred_at"],
+        ),
+    )
 
 
 @login_required
 @require_POST
 def status_update_add(request, pk):
-    incident = _incident_for_change(request, pk)
-    since = incident.timeline_seq
-    form = StatusUpdateForm(request.POST)
-    if not form.is_valid():
-        return _refuse(request, incident, _form_errors(form))
-    try:
-        services.status_update_post(
-            incident=incident, body=form.cleaned_data["body"], by=request.user
-        )
-    except IncidentError as exc:
-        return _refuse(request, incident, str(exc))
-    return _done(request, incident, since, part="status_update", message="Status update posted.")
+    return _act(
+        request,
+        pk,
+        lambda incident: StatusUpdateForm(request.POST),
+        lambda incident, data: services.status_update_post(
+            incident=incident, body=data["body"], by=request.user
+        ),
+        part="status_update",
+        message="Status update posted.",
+    )
 
 
 @login_required
 @require_POST
 def incident_impact(request, pk):
-    incident = _incident_for_change(request, pk)
-    since = incident.timeline_seq
-    form = ImpactForm(request.POST)
-    if not form.is_valid():
-        return _refuse(request, incident, _form_errors(form))
-    try:
-        services.incident_update_impact(incident=incident, by=request.user, **form.cleaned_data)
-    except IncidentError as exc:
-        return _refuse(request, incident, str(exc))
-    return _done(request, incident, since, part="impact", message="Impact saved.")
+    return _act(
+        request,
+        pk,
+        lambda incident: ImpactForm(request.POST),
+        lambda incident, data: services.incident_update_impact(
+            incident=incident, by=request.user, **data
+        ),
+        part="impact",
+        message="Impact saved.",
+    )
 
 
 def _event_for_change(request, pk, event_pk):
