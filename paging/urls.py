@@ -7,4 +7,5 @@ urlpatterns = [
     path("notifications/", views.notification_list, name="paging_notifications"),
     path("notifications/read/", views.notification_read_all, name="paging_notifications_read"),
     path("bell/", views.bell, name="paging_bell"),
+    path("bell/stream", views.bell_stream, name="paging_bell_stream"),
 ]

@@ -1,14 +1,29 @@
+import asyncio
+import time
+
+import structlog
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.db import connection
+from django.db.models import Count, Max, Q
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from paging.messages import ACK_SALT
 from paging.models import InAppNotification, Page
 from paging.services import PagingError, notifications_mark_read, page_acknowledge_by_link
 
+log = structlog.get_logger(__name__)
+
 ACK_LINK_MAX_AGE = 7 * 24 * 3600
+BELL_POLL_SECONDS = 1.0
+BELL_KEEPALIVE_SECONDS = 15
+BELL_LIFETIME_SECONDS = 300  # the browser reconnects; a deploy never strands a stream
+BELL_RETRY_MS = 2000
 
 
 def _page_from_token(token):
@@ -59,9 +74,54 @@ def notification_read_all(request):
     return redirect("paging_notifications")
 
 
+def _bell_state(user) -> tuple[int, int]:
+    """(unread count, newest notification id): a new page changes the second even when the
+    person read everything in between."""
+    state = InAppNotification.objects.filter(user=user).aggregate(
+        unread=Count("id", filter=Q(read_at__isnull=True)), newest=Max("id")
+    )
+    return state["unread"], state["newest"] or 0
+
+
 @login_required
 def bell(request):
-    unread = InAppNotification.objects.filter(user=request.user, read_at__isnull=True).count()
+    unread, _ = _bell_state(request.user)
     response = render(request, "paging/bell.html", {"unread": unread})
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def _bell_html(user, unread) -> str:
+    html = render_to_string("paging/bell.html", {"unread": unread, "user": user})
+    return "\n".join(f"data: {line}" for line in html.strip().splitlines())
+
+
+async def _bell_events(user):
+    started = last_sent = time.monotonic()
+    state = None
+    yield f"retry: {BELL_RETRY_MS}\n\n"
+    try:
+        while time.monotonic() - started < BELL_LIFETIME_SECONDS:
+            current = await sync_to_async(_bell_state)(user)
+            if current != state:
+                state = current
+                yield f"event: bell\n{_bell_html(user, current[0])}\n\n"
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= BELL_KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+            await asyncio.sleep(BELL_POLL_SECONDS)
+    finally:
+        await sync_to_async(connection.close)()
+
+
+@login_required
+async def bell_stream(request):
+    """Server-sent events: the bell's markup whenever the person's notifications change. The
+    first event is the current state, so a reconnecting page is up to date at once."""
+    user = await request.auser()
+    log.info("bell_stream.open", user_id=user.pk)
+    response = StreamingHttpResponse(_bell_events(user), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
     return response
