@@ -21,7 +21,7 @@ from alerts.models import (
 from alerts.routing import decide
 from audit.services import audit_record
 from incidents.models import EventKind, Severity
-from incidents.services import incident_declare, timeline_event_add
+from incidents.services import incident_declare, timeline_event_add, timeline_events_add
 
 logger = structlog.get_logger(__name__)
 
@@ -175,7 +175,8 @@ def ingest(*, integration, alerts, received_at=None) -> dict:
     for alert in alerts:
         by_key[alert.group_key].append(alert)
     summary = {"alerts": len(alerts), "groups": 0, "new_alerts": 0, "resolved_groups": 0}
-    with transaction.atomic():
+    # No savepoint: inside the webhook's transaction a failure fails the payload as a whole.
+    with transaction.atomic(savepoint=False):
         rules = list(integration.routing_rules.select_related("team"))
         silences_by_team = {}
         maintenance = integration.in_maintenance(now)
@@ -211,6 +212,7 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
         )
 
     group = open_group()
+    created = False
     if group is None and any_firing:
         # The partial unique index decides between concurrent senders: one insert wins, the
         # others wait for it and then lock the same row.
@@ -234,6 +236,7 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
             ignore_conflicts=True,
         )
         group = open_group()
+        created = group is not None and group.opened_at == now and not group.decision
     if group is None:
         return {"new": 0, "resolved": 0}  # resolutions for a group already resolved: nothing
     if group.team_id not in silences_by_team:
@@ -243,9 +246,14 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
     silences = silences_by_team[group.team_id]
     # The last word per fingerprint wins within one payload.
     latest = {a.fingerprint: a for a in items}
-    existing = {
-        a.fingerprint: a for a in Alert.objects.filter(group=group, fingerprint__in=list(latest))
-    }
+    existing = (
+        {}
+        if created  # a group opened just now has no alerts yet
+        else {
+            a.fingerprint: a
+            for a in Alert.objects.filter(group=group, fingerprint__in=list(latest))
+        }
+    )
     new_rows, changed, newly_firing, newly_resolved = [], [], [], []
     for fp, item in latest.items():
         silenced = maintenance or any(s.matches(item.labels) for s in silences)
@@ -283,8 +291,9 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
         Alert.objects.bulk_update(changed, ["status", "ends_at", "annotations", "updated_at"])
     if not (new_rows or changed):
         return {"new": 0, "resolved": 0}
-    group.last_alert_at = now
-    group.save(update_fields=["last_alert_at"])
+    if group.last_alert_at != now:
+        group.last_alert_at = now
+        group.save(update_fields=["last_alert_at"])
 
     loud = [a for a in newly_firing if not a.silenced]
     if not group.decision or group.decision in (Decision.SILENCED, Decision.MAINTENANCE):
@@ -352,31 +361,37 @@ def _route_new_group(*, group, alerts, now):
         fields.append("incident")
     group.save(update_fields=fields)
     if group.incident_id:
-        timeline_event_add(
+        timeline_events_add(
             incident=group.incident,
-            kind=EventKind.ALERT,
-            body=_alert_body(alerts[0], len(alerts), verb="fired"),
-            data={**alert_event_data(alert=alerts[0], group=group), "count": len(alerts)},
-            pinned=True,
-        )
-        timeline_event_add(
-            incident=group.incident,
-            kind=EventKind.ROUTING,
-            body=route.describe(),
-            data={
-                "decision": route.decision,
-                "severity": route.severity,
-                "page": route.page,
-                "channel": route.channel,
-                "business_hours": route.business_hours,
-                "override": route.override,
-                "group_key": group.group_key,
-            },
+            events=[
+                {
+                    "kind": EventKind.ALERT,
+                    "body": _alert_body(alerts[0], len(alerts), verb="fired"),
+                    "data": {
+                        **alert_event_data(alert=alerts[0], group=group),
+                        "count": len(alerts),
+                    },
+                    "pinned": True,
+                },
+                {
+                    "kind": EventKind.ROUTING,
+                    "body": route.describe(),
+                    "data": {
+                        "decision": route.decision,
+                        "severity": route.severity,
+                        "page": route.page,
+                        "channel": route.channel,
+                        "business_hours": route.business_hours,
+                        "override": route.override,
+                        "group_key": group.group_key,
+                    },
+                },
+            ],
         )
     if route.channel:
         paging.chat_post(group=group, channel=route.channel, routing=routing, at=now)
     if route.page and group.incident_id:
-        paging.escalation_start(incident=group.incident, at=now)
+        paging.escalation_start(incident=group.incident, at=now, routing=routing)
 
 
 def _resolve_group(*, group, sample, now):

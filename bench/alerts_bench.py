@@ -80,7 +80,9 @@ def start_web(port, workers, env=None, server="uvicorn"):
         ]
         conn_max_age = "60"
     else:
-        # Under ASGI each request runs in its own thread: persistent connections would leak.
+        # Under ASGI each request runs in its own thread: persistent connections would leak,
+        # so the web process uses the connection pool, as docker-compose.yml runs it
+        # (DATABASE_POOL=false in the environment measures without it).
         command = [
             sys.executable,
             "-m",
@@ -100,7 +102,12 @@ def start_web(port, workers, env=None, server="uvicorn"):
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
-        env={**os.environ, "CONN_MAX_AGE": conn_max_age, **(env or {})},
+        env={
+            "DATABASE_POOL": "true" if server == "uvicorn" else "false",
+            **os.environ,
+            "CONN_MAX_AGE": conn_max_age,
+            **(env or {}),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
     )

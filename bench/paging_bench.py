@@ -66,7 +66,7 @@ def start_worker(concurrency):
             "WARNING",
         ],
         cwd=ROOT,
-        env={**os.environ, "CONN_MAX_AGE": "0"},
+        env=os.environ,  # as docker-compose.yml runs it: persistent connections per process
         stdout=log,
         stderr=subprocess.STDOUT,
     )

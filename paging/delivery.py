@@ -13,8 +13,7 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from paging.models import (
@@ -96,14 +95,26 @@ def _send(notification) -> int | None:
     raise DeliveryError(f"Unknown channel {notification.channel}")
 
 
+def _claim(notification_id: int, now) -> Notification | None:
+    """pending → sending, or nothing when another worker has it or it is not due: one
+    conditional UPDATE … RETURNING, so the claim and the row come back in one round trip."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    claimed = list(
+        Notification.objects.raw(
+            f"UPDATE {table} SET state = %s, sending_started_at = %s, "  # noqa: S608
+            "attempts = attempts + 1 WHERE id = %s AND state = %s AND next_attempt_at <= %s "
+            "RETURNING *",
+            [DeliveryState.SENDING, now, notification_id, DeliveryState.PENDING, now],
+        )
+    )
+    return claimed[0] if claimed else None
+
+
 def deliver(notification_id: int) -> str:
     now = timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, state=DeliveryState.PENDING, next_attempt_at__lte=now
-    ).update(state=DeliveryState.SENDING, sending_started_at=now, attempts=F("attempts") + 1)
-    if claimed != 1:
+    notification = _claim(notification_id, now)
+    if notification is None:
         return "skipped"
-    notification = Notification.objects.get(pk=notification_id)
     log = logger.bind(notification_id=notification.pk, channel=notification.channel)
     if notification.channel == Channel.IN_APP:
         with transaction.atomic():

@@ -60,7 +60,7 @@ def _pool():
         return _publisher
 
 
-def _send_task(name, args=()):
+def _send_task(name, args=(), kwargs=None):
     """Publish a task now; False when the broker is down (the database still has the work)."""
     global _broker_down_until
     from vigil.celery import app
@@ -68,7 +68,7 @@ def _send_task(name, args=()):
     if time.monotonic() < _broker_down_until:
         return False
     try:
-        app.send_task(name, args=list(args), retry=False, expires=300)
+        app.send_task(name, args=list(args), kwargs=kwargs, retry=False, expires=300)
         return True
     except Exception as exc:  # noqa: BLE001 — any broker failure: the database still has it
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
@@ -99,19 +99,26 @@ def _enqueue_deliveries(ids, *, background=True):
 
 def _publish_tick():
     try:
-        _send_task("paging.tasks.engine_tick")
+        _send_task("paging.tasks.engine_tick", kwargs={"requested_at": time.time()})
     finally:
         if threading.current_thread() is not threading.main_thread():
             db_connection.close()
 
 
-def _outbox_write(rows: list[Notification]) -> None:
-    """Insert outbox rows (an existing key is left alone) and deliver them after commit."""
+def _outbox_write(rows: list[Notification], *, fresh=False) -> None:
+    """Insert outbox rows (an existing key is left alone) and deliver them after commit.
+    `fresh`: no key can exist yet (each names a row made in this transaction), so the
+    insert returns the ids and nothing is read back."""
     if not rows:
         return
     now = timezone.now()
     for row in rows:
         row.enqueued_at = now
+    if fresh:
+        Notification.objects.bulk_create(rows)
+        ids = [r.pk for r in rows]
+        transaction.on_commit(lambda: _enqueue_deliveries(ids))
+        return
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     keys = [r.key for r in rows]
     transaction.on_commit(
@@ -126,13 +133,42 @@ def _outbox_write(rows: list[Notification]) -> None:
 
 
 def kick_tick():
+    """Ask for a tick once this transaction commits, so the new due row is advanced now
+    rather than at the next beat."""
     transaction.on_commit(lambda: _pool().submit(_publish_tick))
+
+
+# A burst of new escalations asks for a tick each. A tick that started after a request was
+# made sees what that request committed, so the request is dropped rather than run again.
+# The margin covers clocks that differ between hosts; a wrongly dropped request only waits
+# for the beat's tick (every second), it loses nothing.
+TICK_STARTED_KEY = "paging:tick-started"
+TICK_CLOCK_MARGIN = 0.05
+
+
+def tick_started_since(requested_at: float) -> bool:
+    from django.core.cache import cache
+
+    try:
+        started = cache.get(TICK_STARTED_KEY)
+    except Exception:  # noqa: BLE001 — no cache: run the tick
+        return False
+    return started is not None and started > requested_at + TICK_CLOCK_MARGIN
+
+
+def tick_mark_started() -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.set(TICK_STARTED_KEY, time.time(), timeout=300)
+    except Exception:  # noqa: BLE001 — no cache: later requests simply all run
+        logger.warning("tick_mark_failed")
 
 
 # --- starting, chat, PagerDuty --------------------------------------------------------------
 
 
-def escalation_start(*, incident, at=None) -> Escalation:
+def escalation_start(*, incident, at=None, routing=None) -> Escalation:
     at = at or timezone.now()
     escalation, created = Escalation.objects.get_or_create(
         incident=incident,
@@ -140,15 +176,15 @@ def escalation_start(*, incident, at=None) -> Escalation:
     )
     if created:
         logger.info("escalation_started", incident_id=incident.pk)
-        _pagerduty(incident=incident, action="trigger")
+        _pagerduty(incident=incident, action="trigger", routing=routing)
         kick_tick()
     return escalation
 
 
-def _pagerduty(*, incident, action):
+def _pagerduty(*, incident, action, routing=None):
     from alerts.services import team_routing
 
-    routing = team_routing(incident.team)
+    routing = routing or team_routing(incident.team)
     if not routing.pagerduty_routing_key:
         return
     if (
@@ -303,14 +339,17 @@ def _page_people(*, escalation, run, users, now):
     from oncall.models import ContactMethod
 
     incident = escalation.incident
-    Page.objects.bulk_create(
-        [
-            Page(escalation=escalation, incident=incident, step_run=run, user=u, created_at=now)
-            for u in users
-        ],
-        ignore_conflicts=True,
-    )
-    pages = {p.user_id: p for p in Page.objects.filter(step_run=run)}
+    users = list({u.pk: u for u in users}.values())
+    # The step run is new, so none of its pages exists yet: the insert returns their ids.
+    pages = {
+        p.user_id: p
+        for p in Page.objects.bulk_create(
+            [
+                Page(escalation=escalation, incident=incident, step_run=run, user=u, created_at=now)
+                for u in users
+            ]
+        )
+    }
     contacts = {}
     for cm in ContactMethod.objects.filter(user__in=users, kind__in=list(CONTACT_CHANNELS)):
         contacts.setdefault(cm.user_id, []).append(cm)
@@ -354,7 +393,7 @@ def _page_people(*, escalation, run, users, now):
                     payload=payload,
                 )
             )
-    _outbox_write(rows)
+    _outbox_write(rows, fresh=True)
 
 
 def outbox_requeue(*, now=None) -> int:

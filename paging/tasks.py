@@ -4,7 +4,11 @@ from paging import delivery, services
 
 
 @shared_task(name="paging.tasks.engine_tick", ignore_result=True, time_limit=50, soft_time_limit=45)
-def engine_tick():
+def engine_tick(requested_at=None):
+    # A tick asked for after a commit is dropped when another one started since then.
+    if requested_at is not None and services.tick_started_since(requested_at):
+        return {"advanced": 0, "requeued": 0, "dropped": True}
+    services.tick_mark_started()
     return services.engine_tick()
 
 
