@@ -1,12 +1,14 @@
 """Delivering one outbox row: claim it (pending → sending, one row or nothing), send, record
 the attempt, then sent, or pending again with exponential backoff, or failed at the end."""
 
+import base64
 import hashlib
 import hmac
 import json
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 
@@ -28,9 +30,12 @@ logger = structlog.get_logger(__name__)
 
 
 class DeliveryError(Exception):
-    def __init__(self, message, status_code=None):
+    """`permanent`: retrying cannot help (nothing to send with), so the row fails at once."""
+
+    def __init__(self, message, status_code=None, *, permanent=False):
         super().__init__(message)
         self.status_code = status_code
+        self.permanent = permanent
 
 
 def backoff(attempts: int) -> timedelta:
@@ -47,7 +52,11 @@ def webhook_signature(body: bytes, stamp: int) -> str:
 
 def _post_json(url, payload, *, headers=None) -> int:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    all_headers = {"Content-Type": "application/json", "User-Agent": "Vigil"}
+    return _post(url, body, "application/json", headers=headers)
+
+
+def _post(url, body: bytes, content_type: str, *, headers=None) -> int:
+    all_headers = {"Content-Type": content_type, "User-Agent": "Vigil"}
     if headers:
         all_headers.update(headers(body) if callable(headers) else headers)
     if not url.startswith(("https://", "http://")):
@@ -62,8 +71,33 @@ def _post_json(url, payload, *, headers=None) -> int:
         raise DeliveryError(f"Could not reach {url.split('/')[2]}: {exc}") from exc
 
 
+def _telephony(resource: str, form: dict) -> int:
+    """SMS and calls through a Twilio-compatible REST API (Twilio itself, or a provider that
+    speaks the same API): form-encoded POST, HTTP Basic with the account SID and token."""
+    sid, token = settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN
+    if not (sid and token and settings.SMS_FROM_NUMBER):
+        raise DeliveryError(
+            "SMS and phone calls are not set up on this Vigil: set SMS_ACCOUNT_SID, "
+            "SMS_AUTH_TOKEN and SMS_FROM_NUMBER.",
+            permanent=True,
+        )
+    url = f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/{sid}/{resource}.json"
+    body = urllib.parse.urlencode({"From": settings.SMS_FROM_NUMBER, **form}).encode()
+    credentials = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    return _post(
+        url,
+        body,
+        "application/x-www-form-urlencoded",
+        headers={"Authorization": f"Basic {credentials}", "Accept": "application/json"},
+    )
+
+
 def _send(notification) -> int | None:
     payload = notification.payload
+    if notification.channel == Channel.SMS:
+        return _telephony("Messages", {"To": payload["to"], "Body": payload["body"]})
+    if notification.channel == Channel.VOICE:
+        return _telephony("Calls", {"To": payload["to"], "Twiml": payload["twiml"]})
     if notification.channel in (Channel.SLACK, Channel.PAGERDUTY):
         return _post_json(notification.target, payload)
     if notification.channel == Channel.WEBHOOK:
@@ -148,7 +182,7 @@ def deliver(notification_id: int) -> str:
         attempt.status_code = exc.status_code
         attempt.error = str(exc)[:2000]
         attempt.save(update_fields=["finished_at", "status_code", "error"])
-        give_up = notification.attempts >= settings.PAGING_MAX_ATTEMPTS
+        give_up = exc.permanent or notification.attempts >= settings.PAGING_MAX_ATTEMPTS
         Notification.objects.filter(pk=notification.pk, state=DeliveryState.SENDING).update(
             state=DeliveryState.FAILED if give_up else DeliveryState.PENDING,
             next_attempt_at=timezone.now() + backoff(notification.attempts),

@@ -1,6 +1,8 @@
 """What each channel's message says. Built when the outbox row is written, so a retry sends
 exactly the same bytes."""
 
+from xml.sax.saxutils import escape
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -149,6 +151,35 @@ def webhook_message(facts: dict, *, event: str, ack_url: str = "", user=None) ->
         "ack_url": ack_url,
         "person": user.username if user else None,
     }
+
+
+def sms_message(facts: dict, *, to: str, ack_url: str) -> dict:
+    """One text: what fired and the acknowledge link, within three SMS segments."""
+    head = f"Vigil [{facts['severity'].upper()}] {facts['name']}"
+    tail = f" Ack: {ack_url}"
+    room = 459 - len(head) - len(tail)
+    description = facts["description"]
+    if room > 10 and description:
+        if len(description) > room:
+            description = description[: room - 1] + "…"
+        head += f": {description}"
+    return {"to": to, "body": head + tail}
+
+
+def voice_message(facts: dict, *, to: str) -> dict:
+    """A call that reads out what fired, twice; acknowledging happens in Vigil or by the link
+    every other channel carries. The text is XML-escaped into TwiML."""
+    said = escape(
+        f"This is Vigil. {facts['severity']} alert: {facts['name']}. "
+        f"{facts['description'][:300]} "
+        "Acknowledge it in Vigil or with the link in your text or email."
+    )
+    twiml = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f'<Say voice="alice">{said}</Say><Pause length="1"/><Say voice="alice">{said}</Say>'
+        "</Response>"
+    )
+    return {"to": to, "twiml": twiml}
 
 
 def in_app_message(facts: dict, *, ack_url: str = "") -> dict:

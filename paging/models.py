@@ -103,6 +103,8 @@ class Channel(models.TextChoices):
     SLACK = "slack", "Slack"
     PAGERDUTY = "pagerduty", "PagerDuty"
     WEBHOOK = "webhook", "Webhook"
+    SMS = "sms", "SMS"
+    VOICE = "voice", "Phone call"
 
 
 class DeliveryState(models.TextChoices):

@@ -35,7 +35,13 @@ from paging.models import (
 
 logger = structlog.get_logger(__name__)
 
-CONTACT_CHANNELS = {"email": Channel.EMAIL, "slack": Channel.SLACK, "webhook": Channel.WEBHOOK}
+CONTACT_CHANNELS = {
+    "email": Channel.EMAIL,
+    "slack": Channel.SLACK,
+    "webhook": Channel.WEBHOOK,
+    "sms": Channel.SMS,
+    "phone": Channel.VOICE,
+}
 
 
 class PagingError(ValueError):
@@ -378,6 +384,10 @@ def _page_people(*, escalation, run, users, now):
                 payload = messages.email_message(facts, to=cm.value, ack_url=ack_url)
             elif channel == Channel.SLACK:
                 payload = messages.slack_message(facts, ack_url=ack_url)
+            elif channel == Channel.SMS:
+                payload = messages.sms_message(facts, to=cm.value, ack_url=ack_url)
+            elif channel == Channel.VOICE:
+                payload = messages.voice_message(facts, to=cm.value)
             else:
                 payload = messages.webhook_message(facts, event="page", ack_url=ack_url, user=user)
             rows.append(

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,12 +50,14 @@ class FakeHTTP:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                form = self.headers.get("Content-Type") == "application/x-www-form-urlencoded"
                 record = {
                     "at": time.perf_counter(),
                     "path": self.path,
                     "headers": dict(self.headers),
                     "raw": body,
-                    "json": json.loads(body or b"null"),
+                    "json": None if form else json.loads(body or b"null"),
+                    "form": dict(urllib.parse.parse_qsl(body.decode())) if form else None,
                 }
                 with fake._lock:
                     fake.requests.append(record)

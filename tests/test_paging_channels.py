@@ -1,6 +1,7 @@
 """Real Celery worker (with its beat tick) delivering to fake Slack, PagerDuty, SMTP and
 webhook receivers on 127.0.0.1."""
 
+import base64
 import hashlib
 import hmac
 
@@ -141,3 +142,65 @@ def test_a_provider_answering_500_is_retried_with_backoff(client):
     assert (attempts[2].started_at - attempts[1].finished_at).total_seconds() >= 0.6
     assert len(http.accepted_at("/hook")) == 1
     assert len([r for r in http.requests if r["path"] == "/hook"]) == 3
+
+
+def test_sms_and_phone_calls_go_through_a_twilio_compatible_api_once(providers, client):
+    http, _ = providers
+    team, people = oncall_team(contacts=False)
+    primary = people["primary"]
+    ContactMethod.objects.create(user=primary, kind="sms", value="+4917012345678")
+    ContactMethod.objects.create(user=primary, kind="phone", value="+4917012345679")
+    integration, token = integration_for(team)
+    env = worker_env(
+        extra={
+            "SMS_API_URL": http.url("/twilio"),
+            "SMS_ACCOUNT_SID": "AC123",
+            "SMS_AUTH_TOKEN": "twilio-secret",
+            "SMS_FROM_NUMBER": "+15005550006",
+        }
+    )
+    with running_worker(beat=True, env=env):
+        assert post(client, integration, am_payload(), token=token).status_code == 202
+        sent = wait_for(
+            lambda: (
+                Notification.objects.filter(channel__in=["sms", "voice"], state="sent").count() == 2
+            ),
+            timeout=30,
+        )
+        assert sent, list(Notification.objects.values_list("key", "state", "last_error"))
+        wait_for(lambda: False, timeout=2)  # anything duplicated would arrive now
+
+    texts = http.accepted_at("/twilio/2010-04-01/Accounts/AC123/Messages.json")
+    calls = http.accepted_at("/twilio/2010-04-01/Accounts/AC123/Calls.json")
+    assert len(texts) == 1 and len(calls) == 1
+    auth = "Basic " + base64.b64encode(b"AC123:twilio-secret").decode()
+    assert texts[0]["headers"]["Authorization"] == auth
+    text = texts[0]["form"]
+    assert text["To"] == "+4917012345678" and text["From"] == "+15005550006"
+    assert text["Body"].startswith("Vigil [CRITICAL] AgentHighErrorRate")
+    assert "/paging/ack/" in text["Body"] and len(text["Body"]) <= 459
+    call = calls[0]["form"]
+    assert call["To"] == "+4917012345679"
+    assert call["Twiml"].startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Say')
+    assert "AgentHighErrorRate" in call["Twiml"]
+
+
+def test_sms_without_a_provider_fails_at_once_with_the_reason(settings):
+    from paging.delivery import deliver
+
+    settings.SMS_ACCOUNT_SID = ""
+    team, people = oncall_team(contacts=False)
+    notification = Notification.objects.create(
+        key="sms-unconfigured",
+        user=people["primary"],
+        channel="sms",
+        purpose="page",
+        target="+4917012345678",
+        payload={"to": "+4917012345678", "body": "Vigil [CRITICAL] Test"},
+    )
+    assert deliver(notification.pk) == "failed"
+    notification.refresh_from_db()
+    assert notification.state == "failed" and notification.attempts == 1
+    assert "SMS_ACCOUNT_SID" in notification.last_error
+    attempt = DeliveryAttempt.objects.get(notification=notification)
+    assert not attempt.ok and "not set up" in attempt.error

@@ -303,5 +303,10 @@ PAGERDUTY_EVENTS_URL = env.str(
 )
 # Generic outgoing webhooks are signed with HMAC-SHA256 under this secret.
 PAGING_WEBHOOK_SECRET = secret("PAGING_WEBHOOK_SECRET", default=SECRET_KEY)
+# SMS and phone-call contact methods go through a Twilio-compatible REST API.
+SMS_API_URL = env.str("SMS_API_URL", default="https://api.twilio.com")
+SMS_ACCOUNT_SID = env.str("SMS_ACCOUNT_SID", default="")
+SMS_AUTH_TOKEN = secret("SMS_AUTH_TOKEN", default="")
+SMS_FROM_NUMBER = env.str("SMS_FROM_NUMBER", default="")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 METRICS_TOKEN = secret("METRICS_TOKEN", default="")
