@@ -118,6 +118,27 @@ def start_web(port, workers, env=None, server="uvicorn"):
     return proc
 
 
+def cpu_seconds(pid) -> float:
+    """User + system CPU of a process and all its descendants, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, times = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, grew = {pid}, True
+    while grew:
+        found = {p for p, parent in parents.items() if parent in tree} - tree
+        grew = bool(found)
+        tree |= found
+    return sum(times.get(p, 0.0) for p in tree)
+
+
 def stop(proc):
     proc.terminate()
     try:
