@@ -2,6 +2,7 @@ import datetime as dt
 import zoneinfo
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -678,6 +679,12 @@ def contact_methods(request):
     return render(
         request,
         "oncall/contacts.html",
-        {"form": form, "methods": request.user.contact_methods.all()},
+        {
+            "form": form,
+            "methods": request.user.contact_methods.all(),
+            "telephony_ready": bool(
+                settings.SMS_ACCOUNT_SID and settings.SMS_AUTH_TOKEN and settings.SMS_FROM_NUMBER
+            ),
+        },
         status=status,
     )

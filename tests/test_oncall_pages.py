@@ -604,6 +604,17 @@ def test_people_add_and_remove_their_contact_methods(client):
     assert not ContactMethod.objects.exists()
 
 
+def test_the_contact_page_says_when_sms_and_calls_are_not_set_up(client, settings):
+    alex = member(TeamFactory(), username="alex")
+    login(client, alex)
+    url = reverse("oncall_contacts")
+    settings.SMS_ACCOUNT_SID = ""
+    assert "SMS and phone calls are not set up" in client.get(url).content.decode()
+    settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN = "AC123", "token"
+    settings.SMS_FROM_NUMBER = "+15005550006"
+    assert "SMS and phone calls are not set up" not in client.get(url).content.decode()
+
+
 @time_machine.travel(NOW, tick=False)
 def test_a_gap_is_shown_on_the_calendar(client):
     team, schedule, people, sam = platform()
