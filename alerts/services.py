@@ -344,7 +344,29 @@ def _route_new_group(*, group, alerts, now):
         severity=route.severity,
         decision=route.decision,
     )
-    if route.opens_incident and group.incident_id is None:
+    events = [
+        {
+            "kind": EventKind.ALERT,
+            "body": _alert_body(alerts[0], len(alerts), verb="fired"),
+            "data": {**alert_event_data(alert=alerts[0], group=group), "count": len(alerts)},
+            "pinned": True,
+        },
+        {
+            "kind": EventKind.ROUTING,
+            "body": route.describe(),
+            "data": {
+                "decision": route.decision,
+                "severity": route.severity,
+                "page": route.page,
+                "channel": route.channel,
+                "business_hours": route.business_hours,
+                "override": route.override,
+                "group_key": group.group_key,
+            },
+        },
+    ]
+    new_incident = route.opens_incident and group.incident_id is None
+    if new_incident:
         severity = _severity_for(group.labels, routing, route)
         starts = [a.starts_at for a in alerts if a.starts_at and a.starts_at <= now]
         description = group.annotations.get("description") or group.annotations.get("summary", "")
@@ -356,42 +378,19 @@ def _route_new_group(*, group, alerts, now):
             summary=description,
             started_at=min(starts) if starts else None,
             affected_services=[group.labels["service"]] if group.labels.get("service") else None,
+            events=events,
         )
         group.incident = incident
         fields.append("incident")
     group.save(update_fields=fields)
-    if group.incident_id:
-        timeline_events_add(
-            incident=group.incident,
-            events=[
-                {
-                    "kind": EventKind.ALERT,
-                    "body": _alert_body(alerts[0], len(alerts), verb="fired"),
-                    "data": {
-                        **alert_event_data(alert=alerts[0], group=group),
-                        "count": len(alerts),
-                    },
-                    "pinned": True,
-                },
-                {
-                    "kind": EventKind.ROUTING,
-                    "body": route.describe(),
-                    "data": {
-                        "decision": route.decision,
-                        "severity": route.severity,
-                        "page": route.page,
-                        "channel": route.channel,
-                        "business_hours": route.business_hours,
-                        "override": route.override,
-                        "group_key": group.group_key,
-                    },
-                },
-            ],
-        )
+    if group.incident_id and not new_incident:
+        timeline_events_add(incident=group.incident, events=events)
     if route.channel:
         paging.chat_post(group=group, channel=route.channel, routing=routing, at=now)
     if route.page and group.incident_id:
-        paging.escalation_start(incident=group.incident, at=now, routing=routing)
+        paging.escalation_start(
+            incident=group.incident, at=now, routing=routing, new_incident=new_incident
+        )
 
 
 def _resolve_group(*, group, sample, now):

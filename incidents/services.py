@@ -197,7 +197,10 @@ def incident_declare(
     started_at=None,
     is_private=False,
     affected_services=None,
+    events=None,
 ) -> Incident:
+    """Declare an incident: its checklist, its DECLARED event, then `events` (dicts of
+    timeline_event_add's arguments, e.g. the alert that opened it) in that order."""
     title = (title or "").strip()
     if not title:
         raise IncidentError("An incident needs a title.")
@@ -217,7 +220,7 @@ def incident_declare(
             declared_by=by,
             is_private=is_private,
             affected_services=affected_services or [],
-            timeline_seq=1,  # the declaration below is the first event: no lock needed
+            timeline_seq=1 + len(events or ()),  # its events are written below: no lock needed
         )
         checklist_create(incident=incident)
         who = by.display_name if by else "Vigil"
@@ -229,8 +232,10 @@ def incident_declare(
             data={"severity": severity.name},
             pinned=True,
         )
-        declared.seq = 1
-        declared.save(force_insert=True)
+        rows = [declared] + [_event_row(incident=incident, **event) for event in events or ()]
+        for seq, row in enumerate(rows, start=1):
+            row.seq = seq
+        TimelineEvent.objects.bulk_create(rows)
         audit_record(
             actor=by,
             action="incident.declare",

@@ -144,6 +144,35 @@ def _claim(notification_id: int, now) -> Notification | None:
     return claimed[0] if claimed else None
 
 
+def in_app_write(notifications, *, at) -> None:
+    """Deliver in-app notifications (already saved, marked sent): the bell's rows and the
+    delivery log's attempt, in the caller's transaction."""
+    if not notifications:
+        return
+    InAppNotification.objects.bulk_create(
+        [
+            InAppNotification(
+                user_id=n.user_id,
+                incident_id=n.incident_id,
+                page_id=n.page_id,
+                title=n.payload["title"],
+                body=n.payload.get("body", ""),
+                url=n.payload.get("url", ""),
+                created_at=at,
+            )
+            for n in notifications
+        ]
+    )
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                notification=n, number=n.attempts, started_at=at, finished_at=at, ok=True
+            )
+            for n in notifications
+        ]
+    )
+
+
 def deliver(notification_id: int) -> str:
     now = timezone.now()
     notification = _claim(notification_id, now)
@@ -152,22 +181,7 @@ def deliver(notification_id: int) -> str:
     log = logger.bind(notification_id=notification.pk, channel=notification.channel)
     if notification.channel == Channel.IN_APP:
         with transaction.atomic():
-            payload = notification.payload
-            InAppNotification.objects.create(
-                user_id=notification.user_id,
-                incident_id=notification.incident_id,
-                page_id=notification.page_id,
-                title=payload["title"],
-                body=payload.get("body", ""),
-                url=payload.get("url", ""),
-            )
-            DeliveryAttempt.objects.create(
-                notification=notification,
-                number=notification.attempts,
-                started_at=now,
-                finished_at=timezone.now(),
-                ok=True,
-            )
+            in_app_write([notification], at=now)
             Notification.objects.filter(pk=notification.pk, state=DeliveryState.SENDING).update(
                 state=DeliveryState.SENT, sent_at=timezone.now(), last_error=""
             )

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from incidents.models import EventKind, Status
 from incidents.services import incident_change_status, timeline_event_add
-from paging import messages
+from paging import delivery, messages
 from paging.models import (
     Channel,
     DeliveryState,
@@ -121,8 +121,14 @@ def _outbox_write(rows: list[Notification], *, fresh=False) -> None:
     for row in rows:
         row.enqueued_at = now
     if fresh:
+        # In-app is a row in Vigil's own database: it is delivered in this transaction, with
+        # the page, rather than by a task (and is exactly once by construction).
+        in_app = [r for r in rows if r.channel == Channel.IN_APP]
+        for row in in_app:
+            row.state, row.attempts, row.sent_at = DeliveryState.SENT, 1, now
         Notification.objects.bulk_create(rows)
-        ids = [r.pk for r in rows]
+        delivery.in_app_write(in_app, at=now)
+        ids = [r.pk for r in rows if r.channel != Channel.IN_APP]
         transaction.on_commit(lambda: _enqueue_deliveries(ids))
         return
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
@@ -174,12 +180,14 @@ def tick_mark_started() -> None:
 # --- starting, chat, PagerDuty --------------------------------------------------------------
 
 
-def escalation_start(*, incident, at=None, routing=None) -> Escalation:
+def escalation_start(*, incident, at=None, routing=None, new_incident=False) -> Escalation:
+    """`new_incident`: declared in this transaction, so it cannot have an escalation yet."""
     at = at or timezone.now()
-    escalation, created = Escalation.objects.get_or_create(
-        incident=incident,
-        defaults={"team_id": incident.team_id, "started_at": at, "next_action_at": at},
-    )
+    values = {"team_id": incident.team_id, "started_at": at, "next_action_at": at}
+    if new_incident:
+        escalation, created = Escalation.objects.create(incident=incident, **values), True
+    else:
+        escalation, created = Escalation.objects.get_or_create(incident=incident, defaults=values)
     if created:
         logger.info("escalation_started", incident_id=incident.pk)
         _pagerduty(incident=incident, action="trigger", routing=routing)
