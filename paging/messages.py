@@ -10,9 +10,17 @@ from django.urls import reverse
 ACK_SALT = "vigil.paging.ack-link"
 
 
+def ack_token(page) -> str:
+    return signing.dumps({"page": page.pk}, salt=ACK_SALT, compress=True)
+
+
 def ack_link(page) -> str:
-    token = signing.dumps({"page": page.pk}, salt=ACK_SALT, compress=True)
-    return settings.SITE_URL + reverse("paging_ack_link", args=[token])
+    return settings.SITE_URL + reverse("paging_ack_link", args=[ack_token(page)])
+
+
+def voice_ack_url(page) -> str:
+    """Where the telephony provider posts the digit pressed during a call."""
+    return settings.SITE_URL + reverse("paging_voice_ack", args=[ack_token(page)])
 
 
 def incident_url(incident) -> str:
@@ -166,18 +174,19 @@ def sms_message(facts: dict, *, to: str, ack_url: str) -> dict:
     return {"to": to, "body": head + tail}
 
 
-def voice_message(facts: dict, *, to: str) -> dict:
-    """A call that reads out what fired, twice; acknowledging happens in Vigil or by the link
-    every other channel carries. The text is XML-escaped into TwiML."""
+def voice_message(facts: dict, *, to: str, ack_url: str) -> dict:
+    """A call that reads out what fired and asks for 1 to acknowledge; the digit goes to
+    `ack_url` (the page's signed single-use token). The text is XML-escaped into TwiML."""
     said = escape(
         f"This is Vigil. {facts['severity']} alert: {facts['name']}. "
-        f"{facts['description'][:300]} "
-        "Acknowledge it in Vigil or with the link in your text or email."
+        f"{facts['description'][:300]} Press 1 to acknowledge."
     )
     twiml = (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f'<Gather numDigits="1" timeout="8" method="POST" action="{escape(ack_url)}">'
         f'<Say voice="alice">{said}</Say><Pause length="1"/><Say voice="alice">{said}</Say>'
-        "</Response>"
+        "</Gather>"
+        '<Say voice="alice">Nothing was pressed. The page stays open.</Say></Response>'
     )
     return {"to": to, "twiml": twiml}
 

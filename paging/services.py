@@ -395,7 +395,9 @@ def _page_people(*, escalation, run, users, now):
             elif channel == Channel.SMS:
                 payload = messages.sms_message(facts, to=cm.value, ack_url=ack_url)
             elif channel == Channel.VOICE:
-                payload = messages.voice_message(facts, to=cm.value)
+                payload = messages.voice_message(
+                    facts, to=cm.value, ack_url=messages.voice_ack_url(page)
+                )
             else:
                 payload = messages.webhook_message(facts, event="page", ack_url=ack_url, user=user)
             rows.append(
@@ -533,7 +535,7 @@ def incident_acknowledge(*, incident, by, at=None, via="incident page"):
             )
 
 
-def page_acknowledge_by_link(*, page_id, at=None) -> Page:
+def page_acknowledge_by_link(*, page_id, at=None, via="notification link") -> Page:
     """The signed link in a notification: single use, acknowledges as the paged person."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -542,7 +544,7 @@ def page_acknowledge_by_link(*, page_id, at=None) -> Page:
             raise PagingError("This acknowledgement link was already used.")
         page.ack_link_used_at = at
         page.save(update_fields=["ack_link_used_at"])
-        incident_acknowledge(incident=page.incident, by=page.user, at=at, via="notification link")
+        incident_acknowledge(incident=page.incident, by=page.user, at=at, via=via)
     return page
 
 

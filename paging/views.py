@@ -1,5 +1,6 @@
 import asyncio
 import time
+from xml.sax.saxutils import escape as xml_escape
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -8,9 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import connection
 from django.db.models import Count, Max, Q
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from paging.messages import ACK_SALT
@@ -58,6 +60,31 @@ def ack_link(request, token):
             status=410,
         )
     return render(request, "paging/ack_link.html", {"page": page})
+
+
+def _twiml(text: str) -> HttpResponse:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f'<Say voice="alice">{xml_escape(text)}</Say></Response>'
+    )
+    return HttpResponse(body, content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def voice_ack(request, token):
+    """The telephony provider posts the digit pressed during a page's call. The signed,
+    single-use token in the URL is the credential, as for the link in a text or email."""
+    page = _page_from_token(token)
+    if page is None:
+        return _twiml("This page could not be found.")
+    if request.POST.get("Digits") != "1":
+        return _twiml("Not acknowledged. The page stays open.")
+    try:
+        page_acknowledge_by_link(page_id=page.pk, via="phone call")
+    except PagingError:
+        return _twiml("This page was already acknowledged.")
+    return _twiml(f"Acknowledged: {page.incident.title}. Thank you.")
 
 
 @login_required

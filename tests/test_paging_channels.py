@@ -4,6 +4,8 @@ webhook receivers on 127.0.0.1."""
 import base64
 import hashlib
 import hmac
+import re
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -181,8 +183,25 @@ def test_sms_and_phone_calls_go_through_a_twilio_compatible_api_once(providers, 
     assert "/paging/ack/" in text["Body"] and len(text["Body"]) <= 459
     call = calls[0]["form"]
     assert call["To"] == "+4917012345679"
-    assert call["Twiml"].startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Say')
-    assert "AgentHighErrorRate" in call["Twiml"]
+    assert call["Twiml"].startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Gather')
+    assert "AgentHighErrorRate" in call["Twiml"] and "Press 1 to acknowledge" in call["Twiml"]
+
+    # The provider posts the digit pressed to the page's signed single-use URL.
+    action = re.search(r'action="([^"]+)"', call["Twiml"]).group(1).replace("&amp;", "&")
+    path = urlsplit(action).path
+    assert path.startswith("/paging/voice/")
+    other = client.post(path, {"Digits": "2"})
+    assert b"Not acknowledged" in other.content and other["Content-Type"] == "text/xml"
+    incident = integration.groups.get().incident
+    incident.refresh_from_db()
+    assert incident.status == "triggered"
+    ack = client.post(path, {"Digits": "1"})
+    assert b"Acknowledged: " in ack.content
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged"
+    assert incident.events.filter(body__contains="(phone call)").exists()
+    assert b"already acknowledged" in client.post(path, {"Digits": "1"}).content
+    assert b"could not be found" in client.post("/paging/voice/forged/", {"Digits": "1"}).content
 
 
 def test_sms_without_a_provider_fails_at_once_with_the_reason(settings):
