@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -57,6 +57,7 @@ from incidents.selectors import (
     teams_for_filter,
     teams_user_may_declare_in,
     timeline_changes_after,
+    timeline_entry,
     timeline_for_export,
     timeline_page,
 )
@@ -252,11 +253,9 @@ def incident_detail(request, pk):
 @require_GET
 def event_detail(request, pk, event_pk):
     incident = get_object_for_user(request.user, Incident.objects.all(), pk=pk)
-    event = get_object_or_404(
-        TimelineEvent.objects.select_related("author").prefetch_related("revisions"),
-        incident=incident,
-        pk=event_pk,
-    )
+    event = timeline_entry(incident_id=incident.pk, pk=event_pk)
+    if event is None:
+        raise Http404("No such event.")
     if not _is_partial(request):
         return redirect(f"{incident.get_absolute_url()}#event-{event.pk}")
     return render(
