@@ -136,10 +136,29 @@ def teams_user_may_declare_in(*, user):
 
 
 def incident_for_page():
-    """The queryset an incident page loads its incident from (pass to get_object_for_user)."""
-    return Incident.objects.select_related(
-        "severity", "team", "commander", "comms_lead", "scribe", "declared_by"
-    ).prefetch_related(Prefetch("responders", queryset=User.objects.order_by("username")))
+    """The queryset an incident page loads its incident from (pass to get_object_for_user);
+    the page then names its people through with_people_in_roles."""
+    return Incident.objects.select_related("severity", "team").prefetch_related(
+        Prefetch("responders", queryset=User.objects.order_by("username"))
+    )
+
+
+PEOPLE_FIELDS = ("commander", "comms_lead", "scribe", "declared_by")
+
+
+def with_people_in_roles(incident):
+    """Load the commander, communications lead, scribe and declarer in one query.
+
+    Joining the user table four times into the incident's own query cost PostgreSQL more
+    to plan (~1.2 ms) than this query costs to run."""
+    ids = {getattr(incident, f"{name}_id") for name in PEOPLE_FIELDS} - {None}
+    if ids:
+        people = User.objects.in_bulk(ids)
+        for name in PEOPLE_FIELDS:
+            person = people.get(getattr(incident, f"{name}_id"))
+            if person is not None:
+                setattr(incident, name, person)
+    return incident
 
 
 @dataclass(slots=True)

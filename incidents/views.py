@@ -60,6 +60,7 @@ from incidents.selectors import (
     timeline_entry,
     timeline_for_export,
     timeline_page,
+    with_people_in_roles,
 )
 from incidents.services import IncidentError
 from oncall.models import ROLE_RANK, Role
@@ -166,6 +167,7 @@ def _next_statuses(incident):
 def _page_context(
     request, incident, *, timeline_filter="all", before=None, with_timeline=True, with_panels=True
 ):
+    with_people_in_roles(incident)
     can_change = can(request.user, CHANGE, incident)
     checklist = checklist_for_incident(incident=incident)
     if not checklist:
