@@ -185,18 +185,17 @@ def _page_context(
         "role_choices": ROLE_CHOICES,
         "timeline_filters": TIMELINE_FILTER_CHOICES,
         "csrf_token": get_token(request),
-        "impact_form": ImpactForm(
-            initial={
-                "summary": incident.summary,
-                "started_at": timezone.localtime(incident.started_at),
-                "users_affected": incident.users_affected,
-                "failed_requests": incident.failed_requests,
-                "revenue_impact": incident.revenue_impact,
-                "sla_breach": incident.sla_breach,
-                "affected_services": ", ".join(incident.affected_services or []),
-                "status_page_url": incident.status_page_url,
-            }
-        ),
+        # What the "Edit impact" form (ImpactForm's fields) starts from.
+        "impact_values": {
+            "summary": incident.summary,
+            "started_at": incident.started_at,
+            "users_affected": incident.users_affected,
+            "failed_requests": incident.failed_requests,
+            "revenue_impact": incident.revenue_impact,
+            "sla_breach": incident.sla_breach,
+            "affected_services": ", ".join(incident.affected_services or []),
+            "status_page_url": incident.status_page_url,
+        },
     }
     if with_timeline:
         context["timeline"] = timeline_page(
