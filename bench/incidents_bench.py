@@ -55,6 +55,11 @@ def parse_args():
     )
     parser.add_argument("--rebuild", action="store_true", help="drop the data and rebuild")
     parser.add_argument("--skip-sse", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's default collector settings instead of the web process's ones",
+    )
     return parser.parse_args()
 
 
@@ -608,6 +613,15 @@ def main():
     )
     out(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  {_load()}")
     out("")
+    # The pages are served in this process: give it the collector settings a web process
+    # gets from vigil/asgi.py, as it would have behind uvicorn.
+    from vigil.garbage_collection import settle_web_process
+
+    if args.default_gc:
+        out("garbage collector: CPython's defaults (--default-gc)")
+    else:
+        settle_web_process()
+        out("garbage collector: a web process's settings (vigil/garbage_collection.py)")
     measure_pages(big, people, args.requests)
     if args.skip_sse:
         out("SSE delivery: skipped (--skip-sse)")
