@@ -177,13 +177,15 @@ def ingest(*, integration, alerts, received_at=None) -> dict:
     summary = {"alerts": len(alerts), "groups": 0, "new_alerts": 0, "resolved_groups": 0}
     # No savepoint: inside the webhook's transaction a failure fails the payload as a whole.
     with transaction.atomic(savepoint=False):
-        rules = list(integration.routing_rules.select_related("team"))
+        rules = None  # read when a payload opens a group: a repeat needs none of this
         silences_by_team = {}
         maintenance = integration.in_maintenance(now)
         # Sorted keys: two payloads touching the same groups lock them in the same order.
         for key in sorted(by_key):
             items = by_key[key]
             summary["groups"] += 1
+            if rules is None:
+                rules = _LazyRules(integration)
             counts = _ingest_group(
                 integration=integration,
                 key=key,
@@ -198,9 +200,20 @@ def ingest(*, integration, alerts, received_at=None) -> dict:
     return summary
 
 
+class _LazyRules:
+    """An integration's routing rules, read from the database the first time they are used."""
+
+    def __init__(self, integration):
+        self.integration, self.rules = integration, None
+
+    def __iter__(self):
+        if self.rules is None:
+            self.rules = list(self.integration.routing_rules.select_related("team"))
+        return iter(self.rules)
+
+
 def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenance, now):
     first = items[0]
-    team = _team_for(integration, first.labels, rules)
     any_firing = any(a.status == "firing" for a in items)
 
     def open_group():
@@ -220,7 +233,7 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
             [
                 AlertGroup(
                     integration=integration,
-                    team=team,
+                    team=_team_for(integration, first.labels, rules),
                     group_key=key,
                     status=GroupStatus.FIRING,
                     title=(
@@ -239,11 +252,14 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
         created = group is not None and group.opened_at == now and not group.decision
     if group is None:
         return {"new": 0, "resolved": 0}  # resolutions for a group already resolved: nothing
-    if group.team_id not in silences_by_team:
-        silences_by_team[group.team_id] = list(
-            Silence.objects.filter(team_id=group.team_id, starts_at__lte=now, ends_at__gt=now)
-        )
-    silences = silences_by_team[group.team_id]
+
+    def silences():
+        if group.team_id not in silences_by_team:
+            silences_by_team[group.team_id] = list(
+                Silence.objects.filter(team_id=group.team_id, starts_at__lte=now, ends_at__gt=now)
+            )
+        return silences_by_team[group.team_id]
+
     # The last word per fingerprint wins within one payload.
     latest = {a.fingerprint: a for a in items}
     existing = (
@@ -256,9 +272,9 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
     )
     new_rows, changed, newly_firing, newly_resolved = [], [], [], []
     for fp, item in latest.items():
-        silenced = maintenance or any(s.matches(item.labels) for s in silences)
         row = existing.get(fp)
         if row is None:
+            silenced = maintenance or any(s.matches(item.labels) for s in silences())
             row = Alert(
                 group=group,
                 fingerprint=fp,
