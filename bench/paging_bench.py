@@ -86,7 +86,7 @@ def summary(name, values, unit="ms"):
     )
 
 
-def first_notification(args, http, integration, token):
+def first_notification(args, http, integration, token, procs):
     url = f"http://127.0.0.1:{WEB_PORT}{integration.webhook_path()}"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     sent, answered = {}, {}
@@ -130,6 +130,7 @@ def first_notification(args, http, integration, token):
         http.accepted.clear()
     sent.clear()
     answered.clear()
+    cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
 
     with ThreadPoolExecutor(20) as pool:
         statuses = list(pool.map(send, range(groups)))
@@ -162,6 +163,11 @@ def first_notification(args, http, integration, token):
     print(summary("webhook → page to primary", page_latency))
     print(summary("202 answer → first notification", after_answer))
     print(summary("webhook answered (ingest)", ingest))
+    cpu = {name: cpu_seconds(proc.pid) - cpu_before[name] for name, proc in procs.items()}
+    print(
+        f"  CPU per group (incident + page): web {cpu['web'] * 1000 / groups:.1f} ms, "
+        f"worker {cpu['worker'] * 1000 / groups:.1f} ms"
+    )
     print(
         f"  missing: {groups - len(latency)} groups without any notification (target p95 < 1000 ms)"
     )
@@ -257,15 +263,7 @@ def main():
         web = start_web(WEB_PORT, args.web_workers, server=args.server)
         worker = start_worker(args.worker_concurrency)
         try:
-            web_cpu, worker_cpu = cpu_seconds(web.pid), cpu_seconds(worker.pid)
-            first_notification(args, http, integration, token)
-            web_cpu = cpu_seconds(web.pid) - web_cpu
-            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
-            groups = args.alerts // args.alerts_per_group
-            print(
-                f"  CPU per group (incident + page): web {web_cpu * 1000 / groups:.1f} ms, "
-                f"worker {worker_cpu * 1000 / groups:.1f} ms"
-            )
+            first_notification(args, http, integration, token, {"web": web, "worker": worker})
             lateness(args)
         finally:
             stop(worker)
