@@ -5,8 +5,6 @@ answers either a redirect (no JavaScript) or, for HTMX, the changed part of the 
 timeline events written meanwhile (the browser files them into the timeline by their seq).
 """
 
-import asyncio
-import time
 from datetime import UTC
 
 import structlog
@@ -14,8 +12,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -64,6 +61,7 @@ from incidents.selectors import (
 )
 from incidents.services import IncidentError
 from oncall.models import ROLE_RANK, Role
+from vigil import sse
 from vigil.access import CHANGE, can, get_object_for_user, team_roles
 
 log = structlog.get_logger(__name__)
@@ -73,8 +71,6 @@ PAGE_PARTS = {"header", "checklist", "status_update", "impact"}
 # The live stream: how often it looks for changes, how often it proves it is alive, and how
 # long one connection lives before the browser reconnects (and picks up where it left off).
 STREAM_POLL_SECONDS = 0.3
-STREAM_KEEPALIVE_SECONDS = 15
-STREAM_LIFETIME_SECONDS = 300
 STREAM_RETRY_MS = 1000
 
 
@@ -544,40 +540,9 @@ def _render_changes(*, incident, user, can_change, csrf_token, after):
                     "live": True,
                 },
             )
-            # One data line per line of HTML; the browser joins them back with newlines.
-            data = "\n".join(f"data: {line}" for line in html.strip().splitlines())
-            chunks.append(f"id: {event.seq}\nevent: timeline\n{data}\n\n")
+            chunks.append(sse.event("timeline", html, id=event.seq))
             after = event.seq
     return "".join(chunks), after
-
-
-def _close_connection():
-    connection.close()
-
-
-async def _event_stream(*, incident, user, can_change, csrf_token, after):
-    started = last_sent = time.monotonic()
-    log.info("timeline_stream.open", incident_id=incident.pk, user_id=user.pk, after=after)
-    yield f"retry: {STREAM_RETRY_MS}\n: connected at {after}\n\n"
-    try:
-        while time.monotonic() - started < STREAM_LIFETIME_SECONDS:
-            chunk, after = await sync_to_async(_render_changes)(
-                incident=incident,
-                user=user,
-                can_change=can_change,
-                csrf_token=csrf_token,
-                after=after,
-            )
-            if chunk:
-                yield chunk
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= STREAM_KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = time.monotonic()
-            await asyncio.sleep(STREAM_POLL_SECONDS)
-    finally:
-        log.info("timeline_stream.close", incident_id=incident.pk, user_id=user.pk, after=after)
-        await sync_to_async(_close_connection)()
 
 
 @login_required
@@ -586,16 +551,28 @@ async def timeline_stream(request, pk):
     user = await request.auser()
     incident = await sync_to_async(get_object_for_user)(user, Incident.objects.all(), pk=pk)
     can_change = await sync_to_async(can)(user, CHANGE, incident)
-    response = StreamingHttpResponse(
-        _event_stream(
+    csrf_token = get_token(request)
+    position = {"after": _stream_position(request)}
+
+    def poll():
+        chunk, position["after"] = _render_changes(
             incident=incident,
             user=user,
             can_change=can_change,
-            csrf_token=get_token(request),
-            after=_stream_position(request),
-        ),
-        content_type="text/event-stream",
+            csrf_token=csrf_token,
+            after=position["after"],
+        )
+        return chunk
+
+    log.info("timeline_stream.open", incident_id=incident.pk, user_id=user.pk, **position)
+    return sse.response(
+        sse.polling(
+            poll,
+            poll_seconds=STREAM_POLL_SECONDS,
+            retry_ms=STREAM_RETRY_MS,
+            comment=f"connected at {position['after']}",
+            on_close=lambda: log.info(
+                "timeline_stream.close", incident_id=incident.pk, user_id=user.pk, **position
+            ),
+        )
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response

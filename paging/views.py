@@ -1,15 +1,11 @@
-import asyncio
-import time
 from xml.sax.saxutils import escape as xml_escape
 
 import structlog
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.db import connection
 from django.db.models import Count, Max, Q
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
@@ -18,13 +14,12 @@ from django.views.decorators.http import require_POST
 from paging.messages import ACK_SALT
 from paging.models import InAppNotification, Page
 from paging.services import PagingError, notifications_mark_read, page_acknowledge_by_link
+from vigil import sse
 
 log = structlog.get_logger(__name__)
 
 ACK_LINK_MAX_AGE = 7 * 24 * 3600
 BELL_POLL_SECONDS = 1.0
-BELL_KEEPALIVE_SECONDS = 15
-BELL_LIFETIME_SECONDS = 300  # the browser reconnects; a deploy never strands a stream
 BELL_RETRY_MS = 2000
 
 
@@ -118,37 +113,20 @@ def bell(request):
     return response
 
 
-def _bell_html(user, unread) -> str:
-    html = render_to_string("paging/bell.html", {"unread": unread, "user": user})
-    return "\n".join(f"data: {line}" for line in html.strip().splitlines())
-
-
-async def _bell_events(user):
-    started = last_sent = time.monotonic()
-    state = None
-    yield f"retry: {BELL_RETRY_MS}\n\n"
-    try:
-        while time.monotonic() - started < BELL_LIFETIME_SECONDS:
-            current = await sync_to_async(_bell_state)(user)
-            if current != state:
-                state = current
-                yield f"event: bell\n{_bell_html(user, current[0])}\n\n"
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= BELL_KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = time.monotonic()
-            await asyncio.sleep(BELL_POLL_SECONDS)
-    finally:
-        await sync_to_async(connection.close)()
-
-
 @login_required
 async def bell_stream(request):
     """Server-sent events: the bell's markup whenever the person's notifications change. The
     first event is the current state, so a reconnecting page is up to date at once."""
     user = await request.auser()
+    last = {}
+
+    def poll():
+        state = _bell_state(user)
+        if state == last.get("state"):
+            return ""
+        last["state"] = state
+        html = render_to_string("paging/bell.html", {"unread": state[0], "user": user})
+        return sse.event("bell", html)
+
     log.info("bell_stream.open", user_id=user.pk)
-    response = StreamingHttpResponse(_bell_events(user), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return sse.response(sse.polling(poll, poll_seconds=BELL_POLL_SECONDS, retry_ms=BELL_RETRY_MS))
