@@ -249,6 +249,8 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
             ignore_conflicts=True,
         )
         group = open_group()
+        # Our insert won when the open group carries this payload's own receipt time (a
+        # concurrent sender's row would carry its own) and has not been routed yet.
         created = group is not None and group.opened_at == now and not group.decision
     if group is None:
         return {"new": 0, "resolved": 0}  # resolutions for a group already resolved: nothing
