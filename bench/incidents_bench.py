@@ -393,6 +393,8 @@ def measure_pages(big, people, n):
         (list_label, list_url, {}),
         ("incident list, filtered + text search", list_url + "?" + urlencode(
             {"status": "resolved", "severity": "SEV2", "q": "checkout"}), {}),
+        ("incident list, text found nowhere", list_url + "?" + urlencode(
+            {"q": "no incident says this"}), {}),
         ("incident list, page 50 of resolved", list_url + "?" + urlencode(
             {"status": "resolved", "page": "50"}), {}),
         (big_label, big_url, {}),
