@@ -37,7 +37,16 @@ LIST_SORTS = {
     "newest": ("Newest first", ["-declared_at", "-id"]),
     "oldest": ("Oldest first", ["declared_at", "id"]),
     "severity": ("Most severe first", ["severity__level", "-declared_at", "-id"]),
-    "title": ("Title", ["title", "id"]),
+    "least_severe": ("Least severe first", ["-severity__level", "-declared_at", "-id"]),
+    "title": ("Title, A to Z", ["title", "id"]),
+    "title_desc": ("Title, Z to A", ["-title", "-id"]),
+}
+# The list's sortable column headers: (label, sort on first click, its aria-sort direction,
+# the reverse sort a second click gives, its direction).
+LIST_SORT_COLUMNS = {
+    "severity": ("Severity", "severity", "ascending", "least_severe", "descending"),
+    "title": ("Title", "title", "ascending", "title_desc", "descending"),
+    "declared": ("Declared", "newest", "descending", "oldest", "ascending"),
 }
 
 

@@ -45,6 +45,7 @@ from incidents.models import (
 )
 from incidents.panels import panels_for
 from incidents.selectors import (
+    LIST_SORT_COLUMNS,
     checklist_for_incident,
     incident_for_page,
     incident_list_for_user,
@@ -87,6 +88,18 @@ def _may_declare(user):
 # --- list and declare -------------------------------------------------------------------------
 
 
+def _sort_columns(query, current):
+    """The list's sortable column headers: each one's aria-sort and the query its link asks
+    for (the first click sorts one way, the next click reverses it; page 1 again)."""
+    columns = {}
+    for key, (label, first, first_dir, second, second_dir) in LIST_SORT_COLUMNS.items():
+        direction = {first: first_dir, second: second_dir}.get(current)
+        link = query.copy()
+        link["sort"] = second if current == first else first
+        columns[key] = {"label": label, "aria_sort": direction, "query": link.urlencode()}
+    return columns
+
+
 @login_required
 @require_GET
 def incident_list(request):
@@ -98,7 +111,8 @@ def incident_list(request):
     )
     query = request.GET.copy()
     query.pop("page", None)
-    template = "incidents/list.html#results" if _is_partial(request) else "incidents/list.html"
+    partial = _is_partial(request)
+    template = "incidents/list.html#results" if partial else "incidents/list.html"
     response = render(
         request,
         template,
@@ -106,7 +120,10 @@ def incident_list(request):
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            "sort_columns": _sort_columns(query, filters["sort"]),
             "may_declare": _may_declare(request.user),
+            # A column header's sort arrives with the results; the form's Sort menu follows.
+            "sort_out_of_band": partial,
         },
     )
     patch_vary_headers(response, ["HX-Request"])

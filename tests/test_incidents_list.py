@@ -3,13 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from incidents import services
-from incidents.models import Severity, Status
+from incidents.models import Incident, Severity, Status
+from incidents.selectors import incident_list_for_user
 from oncall.models import Role
 from tests.factories import TeamFactory, UserFactory, member
 
@@ -104,6 +106,75 @@ def test_the_list_is_paginated_and_keeps_its_filters_across_pages(team, alex, cl
     assert "?q=disk&amp;page=2" in html
     html = client.get(reverse("incident_list") + "?q=disk&page=2").content.decode()
     assert len(titles(html)) == 5
+
+
+def test_column_headers_sort_one_way_then_the_other_and_keep_the_filters(team, alex, client):
+    declare("Beta", "SEV3", team, alex)
+    declare("Alpha", "SEV1", team, alex)
+    declare("Gamma", "SEV2", team, alex)
+    get = lambda q: client.get(reverse("incident_list") + q).content.decode()  # noqa: E731
+    assert titles(get("?sort=title")) == ["Alpha", "Beta", "Gamma"]
+    assert titles(get("?sort=title_desc")) == ["Gamma", "Beta", "Alpha"]
+    assert titles(get("?sort=severity")) == ["Alpha", "Gamma", "Beta"]
+    assert titles(get("?sort=least_severe")) == ["Beta", "Gamma", "Alpha"]
+
+    html = get("?q=a&sort=title")
+    assert (
+        '<th scope="col" class="sortable" aria-sort="ascending"><a href="?q=a&amp;sort=title_desc"'
+        in html
+    )
+    assert '<th scope="col" class="sortable"><a href="?q=a&amp;sort=severity"' in html
+    assert '<th scope="col" class="sortable"><a href="?q=a&amp;sort=newest"' in html
+    html = get("?sort=oldest&page=1")  # a header link starts again at page 1
+    assert 'aria-sort="ascending"><a href="?sort=newest"' in html
+    html = get("")  # the default "open first" order marks no column as sorted
+    assert "aria-sort" not in html
+
+
+def test_an_htmx_sort_also_updates_the_sort_menu_out_of_band(team, alex, client):
+    declare("Checkout slow", "SEV2", team, alex)
+    html = client.get(
+        reverse("incident_list") + "?sort=title_desc", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<select id="incident-sort" name="sort" hx-swap-oob="true">' in html
+    assert '<option value="title_desc" selected>' in html
+    page = client.get(reverse("incident_list") + "?sort=title_desc").content.decode()
+    assert "hx-swap-oob" not in page and page.count('id="incident-sort"') == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="trigram indexes exist on PostgreSQL only"
+)
+def test_text_search_reads_the_trigram_indexes_on_postgresql(team, alex):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'incidents_incident'"
+            " AND indexname LIKE '%%trgm'"
+        )
+        assert sorted(r[0] for r in cursor.fetchall()) == [
+            "incident_summary_trgm",
+            "incident_title_trgm",
+        ]
+    sev, now = Severity.objects.get(name="SEV3"), timezone.now()
+    Incident.objects.bulk_create(
+        Incident(
+            title=f"Queue backlog {n}",
+            summary="Workers behind",
+            severity=sev,
+            team=team,
+            started_at=now,
+        )
+        for n in range(20_000)
+    )
+    with connection.cursor() as cursor:
+        # New rows wait in the GIN indexes' pending lists until a vacuum merges them; merge
+        # them now, as autovacuum does in a running system.
+        for name in ("incident_title_trgm", "incident_summary_trgm"):
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
+        cursor.execute("ANALYZE incidents_incident")
+    qs = incident_list_for_user(user=alex, text="zeppelin", sort="newest")
+    plan = qs.explain()
+    assert "incident_title_trgm" in plan and "incident_summary_trgm" in plan, plan
 
 
 def test_a_viewer_is_not_offered_the_declare_button(team):

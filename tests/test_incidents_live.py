@@ -401,3 +401,52 @@ def test_list_filters_update_in_place_and_live_in_the_url(browser, web_processes
         ["Authentication failures"]
     )
     context.close()
+
+
+def test_column_headers_sort_the_list_in_place_and_the_sort_menu_follows(
+    browser, web_processes, incident
+):
+    first, _ = web_processes
+    for title in ("Zone transfer failing", "Billing export stuck"):
+        services.incident_declare(
+            title=title,
+            severity=Severity.objects.get(name="SEV4"),
+            team=incident.team,
+            by=incident.declared_by,
+        )
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    page.goto(f"{first.url}/incidents/")
+    page.evaluate("window.__sameDocument = true")
+    links = page.locator("#incident-results .incident-link")
+    title_header = page.get_by_role("columnheader", name="Title")
+
+    title_header.get_by_role("link", name="Title").click()
+    expect(page).to_have_url(re.compile(r"sort=title(&|$)"))
+    expect(title_header).to_have_attribute("aria-sort", "ascending")
+    expect(links).to_have_text(
+        ["Authentication failures", "Billing export stuck", "Zone transfer failing"]
+    )
+    expect(page.get_by_label("Sort")).to_have_value("title")
+
+    title_header.get_by_role("link", name="Title").click()  # a second click reverses it
+    expect(title_header).to_have_attribute("aria-sort", "descending")
+    expect(links).to_have_text(
+        ["Zone transfer failing", "Billing export stuck", "Authentication failures"]
+    )
+    expect(page.get_by_label("Sort")).to_have_value("title_desc")
+
+    page.get_by_label("Severity").select_option("SEV4")  # a filter keeps the column's sort
+    expect(page).to_have_url(re.compile(r"severity=SEV4.*sort=title_desc"))
+    expect(links).to_have_text(["Zone transfer failing", "Billing export stuck"])
+
+    page.get_by_role("columnheader", name="Severity").get_by_role("link").click()
+    expect(page.get_by_role("columnheader", name="Severity")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    expect(page.get_by_role("columnheader", name="Title")).not_to_have_attribute(
+        "aria-sort", re.compile(".*")
+    )
+    assert page.evaluate("window.__sameDocument") is True
+    context.close()
