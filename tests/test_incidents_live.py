@@ -369,19 +369,27 @@ def test_older_events_load_on_demand(browser, web_processes, incident):
     context.close()
 
 
-def test_list_filters_update_in_place_and_live_in_the_url(browser, web_processes, incident):
-    first, _ = web_processes
-    services.incident_declare(
-        title="Search latency",
-        severity=Severity.objects.get(name="SEV3"),
-        team=incident.team,
-        by=incident.declared_by,
-    )
+def open_list_with(browser, base_url, incident, severity, *titles):
+    """Declares more incidents in the incident's team, then opens the list as alex, marking
+    the document so a test can tell that filtering and sorting never reloaded it."""
+    for title in titles:
+        services.incident_declare(
+            title=title,
+            severity=Severity.objects.get(name=severity),
+            team=incident.team,
+            by=incident.declared_by,
+        )
     context = browser.new_context()
     page = context.new_page()
-    log_in(page, first.url, "alex")
-    page.goto(f"{first.url}/incidents/")
+    log_in(page, base_url, "alex")
+    page.goto(f"{base_url}/incidents/")
     page.evaluate("window.__sameDocument = true")
+    return context, page
+
+
+def test_list_filters_update_in_place_and_live_in_the_url(browser, web_processes, incident):
+    first, _ = web_processes
+    context, page = open_list_with(browser, first.url, incident, "SEV3", "Search latency")
     results = page.locator("#incident-results")
     expect(results.get_by_role("link", name="Search latency")).to_be_visible()
     expect(results.get_by_role("link", name="Authentication failures")).to_be_visible()
@@ -407,18 +415,9 @@ def test_column_headers_sort_the_list_in_place_and_the_sort_menu_follows(
     browser, web_processes, incident
 ):
     first, _ = web_processes
-    for title in ("Zone transfer failing", "Billing export stuck"):
-        services.incident_declare(
-            title=title,
-            severity=Severity.objects.get(name="SEV4"),
-            team=incident.team,
-            by=incident.declared_by,
-        )
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, first.url, "alex")
-    page.goto(f"{first.url}/incidents/")
-    page.evaluate("window.__sameDocument = true")
+    context, page = open_list_with(
+        browser, first.url, incident, "SEV4", "Zone transfer failing", "Billing export stuck"
+    )
     links = page.locator("#incident-results .incident-link")
     title_header = page.get_by_role("columnheader", name="Title")
 
