@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 
 import structlog
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from ninja import Field, Query, Router, Schema
 from ninja import Status as Reply
 from pydantic import AfterValidator
 
 from incidents.models import Incident, Severity, Status
+from incidents.selectors import text_match
 from incidents.services import (
     MAX_NOTE_LENGTH,
     IncidentError,
@@ -270,7 +270,7 @@ def incident_list(request, filters: Query[IncidentFilters]):
         return Reply(400, {"detail": str(exc)})
     if filters.q and filters.q.strip():
         text = filters.q.strip()
-        queryset = queryset.filter(Q(title__icontains=text) | Q(summary__icontains=text))
+        queryset = queryset.filter(text_match(text))
     start = (filters.page - 1) * filters.page_size
     count, page = _open_first_page(queryset, start=start, size=filters.page_size)
     return Reply(
