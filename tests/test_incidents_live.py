@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from playwright.sync_api import expect
 
@@ -341,6 +342,36 @@ def test_a_responder_works_the_incident_page_without_reloading(browser, web_proc
     assert page.evaluate("window.__sameDocument") is True
     kinds = set(TimelineEvent.objects.filter(incident=incident).values_list("kind", flat=True))
     assert {"note", "severity", "role", "checklist", "comms", "status"} <= kinds
+    context.close()
+
+
+def test_a_colleagues_change_never_wipes_a_status_update_being_written(
+    browser, web_processes, incident
+):
+    first, _ = web_processes
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, first.url, "alex")
+    open_incident(page, first.url, incident)
+    box = page.get_by_role("textbox", name="Status update")
+    box.fill("Rolling back v1.5.2; next update at 03:45")
+    page.get_by_role("heading", name="Timeline").click()  # the text is unsent, focus elsewhere
+
+    # A colleague raises the severity: the header and the status-update policy both change,
+    # so both sections are refreshed, but not over the unsent text.
+    services.incident_change_severity(
+        incident=incident,
+        severity=Severity.objects.get(name="SEV1"),
+        by=get_user_model().objects.get(username="jordan"),
+    )
+    expect(page.locator("#incident-header [data-testid=severity]")).to_have_text("SEV1")
+    page.wait_for_timeout(1000)  # a refresh would have landed by now (150 ms + one request)
+    expect(box).to_have_value("Rolling back v1.5.2; next update at 03:45")
+
+    page.get_by_role("button", name="Post status update").click()
+    expect(page.get_by_role("status").filter(has_text="Status update posted")).to_be_visible()
+    expect(page.get_by_text("SEV1 policy: an update every 15 minutes.")).to_be_visible()
+    expect(timeline_item(page, "Rolling back v1.5.2")).to_have_count(1)
     context.close()
 
 

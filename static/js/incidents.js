@@ -35,23 +35,55 @@
   // asked for before it can never put the older state back.
   var swapGeneration = {};
 
-  function refreshPart(part, selector) {
+  function defaultIndex(select) {
+    var index = select.options.length ? 0 : -1;
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].defaultSelected) { index = i; }
+    }
+    return index;
+  }
+
+  // Is someone in the middle of filling in a form of this section? Their focus is in it, or a
+  // field holds something they have not sent yet. A refresh would throw that away.
+  function isEditing(target) {
+    var active = document.activeElement;
+    if (target.contains(active) && active.matches("textarea, input, select")) { return true; }
+    var fields = target.querySelectorAll("textarea, input, select");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.tagName === "SELECT") {
+        if (field.multiple) {
+          for (var j = 0; j < field.options.length; j++) {
+            if (field.options[j].selected !== field.options[j].defaultSelected) { return true; }
+          }
+        } else if (field.selectedIndex !== defaultIndex(field)) { return true; }
+      } else if (field.type === "checkbox" || field.type === "radio") {
+        if (field.checked !== field.defaultChecked) { return true; }
+      } else if (field.type !== "hidden" && field.value !== field.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  var EDITING_RETRY_MS = 1000;
+
+  function refreshPart(part, selector, delay) {
     var page = document.querySelector("[data-page-url]");
     if (!page || !document.querySelector(selector) || !window.htmx) { return; }
     clearTimeout(refreshTimers[part]);
     refreshTimers[part] = setTimeout(function () {
       var target = document.querySelector(selector);
       if (!target) { return; }
-      // Do not pull a form out from under someone who is typing in it.
-      if (target.contains(document.activeElement) &&
-          document.activeElement.matches("textarea, input, select")) { return; }
       // An action from this section is in flight: its own answer brings the fresh section.
       if (target.classList.contains("htmx-request") || target.querySelector(".htmx-request")) { return; }
+      // Do not pull a form out from under someone filling it in; look again a little later.
+      if (isEditing(target)) { refreshPart(part, selector, EDITING_RETRY_MS); return; }
       htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, {
         target: selector, swap: "outerHTML",
         headers: { "X-Vigil-Refresh": part + ":" + (swapGeneration[selector] || 0) }
       });
-    }, 150);
+    }, delay || 150);
   }
 
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -62,7 +94,13 @@
     var refresh = headers["X-Vigil-Refresh"];
     if (refresh) {
       var asked = Number(refresh.split(":")[1] || 0);
-      if (asked !== (swapGeneration[selector] || 0)) { event.detail.shouldSwap = false; }
+      if (asked !== (swapGeneration[selector] || 0)) {
+        event.detail.shouldSwap = false; // the person's own action answered after it was asked
+      } else if (isEditing(target)) {
+        // They started typing while the refresh was on its way: keep their text, try later.
+        event.detail.shouldSwap = false;
+        refreshPart(refresh.split(":")[0], selector, EDITING_RETRY_MS);
+      }
       return;
     }
     swapGeneration[selector] = (swapGeneration[selector] || 0) + 1;
