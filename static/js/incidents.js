@@ -66,6 +66,10 @@
     return false;
   }
 
+  function inFlight(target) {
+    return target.classList.contains("htmx-request") || !!target.querySelector(".htmx-request");
+  }
+
   var EDITING_RETRY_MS = 1000;
 
   function refreshPart(part, selector, delay) {
@@ -76,7 +80,7 @@
       var target = document.querySelector(selector);
       if (!target) { return; }
       // An action from this section is in flight: its own answer brings the fresh section.
-      if (target.classList.contains("htmx-request") || target.querySelector(".htmx-request")) { return; }
+      if (inFlight(target)) { return; }
       // Do not pull a form out from under someone filling it in; look again a little later.
       if (isEditing(target)) { refreshPart(part, selector, EDITING_RETRY_MS); return; }
       htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, {
@@ -96,6 +100,10 @@
       var asked = Number(refresh.split(":")[1] || 0);
       if (asked !== (swapGeneration[selector] || 0)) {
         event.detail.shouldSwap = false; // the person's own action answered after it was asked
+      } else if (inFlight(target)) {
+        // They pressed a button of this section after the refresh was asked for: replacing
+        // the section now would orphan that action's answer. The answer brings it fresh.
+        event.detail.shouldSwap = false;
       } else if (isEditing(target)) {
         // They started typing while the refresh was on its way: keep their text, try later.
         event.detail.shouldSwap = false;
