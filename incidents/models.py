@@ -122,6 +122,9 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["status", "-declared_at", "-id"], name="incident_status_recent"),
             models.Index(fields=["team", "status"]),
+            # The list sorted by a column header reads a page along these, not every incident.
+            models.Index(fields=["-declared_at", "-id"], name="incident_recent"),
+            models.Index(fields=["title", "id"], name="incident_title"),
             # The few open incidents, found without reading the resolved history.
             models.Index(
                 fields=["severity", "-declared_at"],

@@ -82,7 +82,38 @@ def incident_list_for_user(*, user, status="", severity="", team="", text="", so
         qs = qs.filter(text_match(text))
     if sort not in LIST_SORTS or sort == "open":
         return OpenFirst(qs)
-    return qs.order_by(*LIST_SORTS[sort][1])
+    return CappedCount(qs.order_by(*LIST_SORTS[sort][1]))
+
+
+# Past this many incidents the list says "more than" instead of counting them all: an exact
+# count would read the whole history on every page view.
+COUNT_CAP = 10_000
+
+
+def capped_count(qs) -> tuple[int, bool]:
+    """(how many, up to COUNT_CAP; whether there are more)."""
+    n = qs.order_by()[: COUNT_CAP + 1].count()
+    return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+class CappedCount:
+    """A sorted queryset for the Paginator, whose count stops at COUNT_CAP."""
+
+    def __init__(self, qs):
+        self.qs = qs
+        self._count = None
+        self.count_is_capped = False
+
+    def count(self):
+        if self._count is None:
+            self._count, self.count_is_capped = capped_count(self.qs)
+        return self._count
+
+    def __len__(self):
+        return self.count()
+
+    def __getitem__(self, index):
+        return self.qs[index]
 
 
 class OpenFirst:
@@ -101,16 +132,11 @@ class OpenFirst:
         self._count = None
         self.count_is_capped = False
 
-    # Past this many resolved incidents the list says "more than" instead of counting them
-    # all: an exact count would read the whole history on every page view.
-    RESOLVED_COUNT_CAP = 10_000
-
     def count(self):
         if self._count is None:
             self._open_count = self.open.count()
-            resolved = self.resolved.order_by()[: self.RESOLVED_COUNT_CAP + 1].count()
-            self.count_is_capped = resolved > self.RESOLVED_COUNT_CAP
-            self._count = self._open_count + min(resolved, self.RESOLVED_COUNT_CAP)
+            resolved, self.count_is_capped = capped_count(self.resolved)
+            self._count = self._open_count + resolved
         return self._count
 
     def __len__(self):

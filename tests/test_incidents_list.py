@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from incidents import services
+from incidents import selectors, services
 from incidents.models import Incident, Severity, Status
 from incidents.selectors import incident_list_for_user
 from oncall.models import Role
@@ -172,9 +172,24 @@ def test_text_search_reads_the_trigram_indexes_on_postgresql(team, alex):
         for name in ("incident_title_trgm", "incident_summary_trgm"):
             cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
         cursor.execute("ANALYZE incidents_incident")
-    qs = incident_list_for_user(user=alex, text="zeppelin", sort="newest")
-    plan = qs.explain()
+    plan = incident_list_for_user(user=alex, text="zeppelin", sort="newest").qs.explain()
     assert "incident_title_trgm" in plan and "incident_summary_trgm" in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["open", "title", "newest", "least_severe"])
+def test_past_the_cap_the_list_says_more_than_instead_of_counting_everything(
+    team, alex, client, monkeypatch, sort
+):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    declare("Open one", "SEV2", team, alex)
+    for n in range(4):
+        declare(f"Resolved {n}", "SEV3", team, alex, Status.RESOLVED)
+    html = client.get(reverse("incident_list") + f"?sort={sort}").content.decode()
+    # Open first: the open one plus at most 3 resolved; sorted: at most 3 in all.
+    assert f"More than {4 if sort == 'open' else 3} incidents" in html
+    assert len(titles(html)) == (4 if sort == "open" else 3)
+    html = client.get(reverse("incident_list") + f"?sort={sort}&q=resolved+1").content.decode()
+    assert "1 incident<" in html and "More than" not in html
 
 
 def test_a_viewer_is_not_offered_the_declare_button(team):
