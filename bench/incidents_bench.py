@@ -395,6 +395,9 @@ def measure_pages(big, people, n):
             {"status": "resolved", "severity": "SEV2", "q": "checkout"}), {}),
         ("incident list, text found nowhere", list_url + "?" + urlencode(
             {"q": "no incident says this"}), {}),
+        ("incident list, sorted by title", list_url + "?" + urlencode({"sort": "title"}), {}),
+        ("incident list, least severe first", list_url + "?" + urlencode(
+            {"sort": "least_severe"}), {}),
         ("incident list, page 50 of resolved", list_url + "?" + urlencode(
             {"status": "resolved", "page": "50"}), {}),
         (big_label, big_url, {}),
