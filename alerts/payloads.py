@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from incidents.services import EARLIEST_TIME
+
 # A payload may carry at most this many alerts (Alertmanager's max_alerts is unbounded by
 # default; 10,000 covers a whole cluster going down). More is refused with 413.
 MAX_ALERTS = 10_000
@@ -65,6 +67,10 @@ def parse_time(value, where: str) -> datetime | None:
         raise PayloadError(f"{where} is not an RFC 3339 time: {value!r}.") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if parsed < EARLIEST_TIME:
+        # A sender's broken clock: unknown, like the zero time, rather than a refused batch
+        # (Alertmanager would retry it forever, and the other alerts would never page).
+        return None
     return parsed
 
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from incidents.models import Severity, Status
 from incidents.selectors import LIST_SORTS, TIMELINE_FILTERS
-from incidents.services import MAX_NOTE_LENGTH, ROLE_FIELDS
+from incidents.services import EARLIEST_TIME, MAX_NOTE_LENGTH, ROLE_FIELDS
 from oncall.models import Team
 
 
@@ -51,6 +51,8 @@ class NoteForm(forms.Form):
         value = self.cleaned_data.get("occurred_at")
         if value and value > timezone.now() + timedelta(seconds=5):
             raise forms.ValidationError("A note cannot be dated in the future.")
+        if value and value < EARLIEST_TIME:
+            raise forms.ValidationError("A note cannot be dated before 2000-01-01.")
         return value
 
 
@@ -155,8 +157,9 @@ class ImpactForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="In your time zone; may be earlier than the declaration.",
     )
-    users_affected = forms.IntegerField(required=False, min_value=0)
-    failed_requests = forms.IntegerField(required=False, min_value=0)
+    # Up to what their columns hold (integer, bigint).
+    users_affected = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    failed_requests = forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
     revenue_impact = forms.DecimalField(
         required=False, min_value=0, max_digits=14, decimal_places=2
     )
@@ -174,4 +177,6 @@ class ImpactForm(forms.Form):
         value = self.cleaned_data.get("started_at")
         if value and value > timezone.now():
             raise forms.ValidationError("The impact cannot start in the future.")
+        if value and value < EARLIEST_TIME:
+            raise forms.ValidationError("The impact cannot start before 2000-01-01.")
         return value

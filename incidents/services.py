@@ -1,6 +1,8 @@
 """Writes that touch an incident and its timeline. Keyword-only; each runs in one transaction
 and writes its audit entry and timeline event in that same transaction."""
 
+from datetime import UTC, datetime
+
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -19,6 +21,9 @@ from incidents.models import (
 from vigil.markdown import render_markdown
 
 MAX_NOTE_LENGTH = 20_000
+# Nothing on an incident is dated before this: an earlier date is a slip (0026 for 2026), and
+# the oldest dates cannot be stored in PostgreSQL or shown in every time zone.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 ROLE_FIELDS = {"commander": "Commander", "comms_lead": "Communications lead", "scribe": "Scribe"}
 
 
@@ -48,6 +53,8 @@ def _event_row(*, incident, kind, body, author=None, occurred_at=None, data=None
     now = timezone.now()
     if occurred_at is not None and occurred_at > now + timezone.timedelta(seconds=5):
         raise IncidentError("An event cannot be dated in the future.")
+    if occurred_at is not None and occurred_at < EARLIEST_TIME:
+        raise IncidentError("An event cannot be dated before 2000-01-01.")
     return TimelineEvent(
         incident_id=incident.pk,
         kind=EventKind(kind),
@@ -209,6 +216,8 @@ def incident_declare(
     now = timezone.now()
     if started_at and started_at > now:
         raise IncidentError("An incident cannot start in the future.")
+    if started_at and started_at < EARLIEST_TIME:
+        raise IncidentError("An incident cannot start before 2000-01-01.")
     with transaction.atomic(savepoint=False):
         incident = Incident.objects.create(
             title=title[:200],
@@ -438,6 +447,8 @@ def incident_update_impact(*, incident, by, **changes) -> Incident:
     started_at = changes.get("started_at")
     if started_at and started_at > timezone.now():
         raise IncidentError("The impact cannot start in the future.")
+    if started_at and started_at < EARLIEST_TIME:
+        raise IncidentError("The impact cannot start before 2000-01-01.")
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         before, after = {}, {}

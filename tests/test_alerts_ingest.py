@@ -107,6 +107,19 @@ def test_it_refuses_a_bad_body_with_the_reason(hook, client, raw, reason):
     assert reason in response.json()["error"]
 
 
+def test_a_start_before_2000_is_unknown_and_the_alert_still_pages(hook, client):
+    # A sender's broken clock must not refuse the batch (Alertmanager would retry it forever).
+    integration, token = hook
+    payload = am_payload()
+    payload["alerts"][0]["startsAt"] = "0202-11-26T15:16:23Z"
+    assert post(client, integration, payload, token=token).status_code == 202
+    alert = Alert.objects.get()
+    assert alert.starts_at is None or alert.starts_at.year >= 2000
+    incident = Incident.objects.get()
+    assert incident.started_at.year >= 2000
+    assert Escalation.objects.filter(incident=incident).exists()
+
+
 def test_a_bad_alert_late_in_a_payload_stores_nothing(hook, client):
     integration, token = hook
     payload = am_payload(n=5)

@@ -383,6 +383,19 @@ def test_a_note_dated_in_the_future_is_refused(client, team, responder):
     assert not incident.events.exists()
 
 
+def test_a_note_dated_before_2000_is_refused_and_nothing_is_written(client, team, responder):
+    incident = IncidentFactory(team=team)
+    response = _post(
+        client,
+        f"{BASE}{incident.pk}/events",
+        responder,
+        {"body": "long ago", "occurred_at": "0001-01-01T00:00:00+14:00"},
+    )
+    assert response.status_code == 400
+    assert "before 2000-01-01" in response.json()["detail"]
+    assert not incident.events.exists()
+
+
 def test_an_empty_note_is_refused(client, team, responder):
     incident = IncidentFactory(team=team)
     response = _post(client, f"{BASE}{incident.pk}/events", responder, {"body": "   "})

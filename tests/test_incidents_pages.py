@@ -294,6 +294,22 @@ def test_a_note_dated_in_the_future_is_refused(incident, responder):
     assert not TimelineEvent.objects.filter(body="Tomorrow").exists()
 
 
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00", "1999-12-31T23:00", "0202-11-26T03:10"])
+def test_a_note_dated_before_2000_is_refused_and_the_page_still_works(incident, responder, stamp):
+    # A slip (0202 for 2026) would be stored as an impossible date and break the page for
+    # everyone who views it in another time zone.
+    responder.time_zone = "Asia/Tokyo"
+    responder.save()
+    client = client_for(responder)
+    response = client.post(
+        url("incident_note_add", incident.pk), {"body": "Long ago", "occurred_at": stamp}
+    )
+    assert response.status_code == 400
+    assert "cannot be dated before 2000-01-01" in response.content.decode()
+    assert not TimelineEvent.objects.filter(body="Long ago").exists()
+    assert client.get(incident.get_absolute_url()).status_code == 200
+
+
 def test_the_author_edits_a_note_and_the_earlier_text_is_kept(incident, responder):
     client = client_for(responder)
     client.post(url("incident_note_add", incident.pk), {"body": "Rollback at 03:20"})
@@ -607,13 +623,24 @@ def test_impact_cannot_start_in_the_future_or_be_negative(incident, responder):
     future = timezone.localtime(timezone.now() + timedelta(hours=1))
     for data in [
         {"started_at": future.strftime("%Y-%m-%dT%H:%M")},
+        {"started_at": "0001-01-01T00:00"},
         {
             "started_at": timezone.localtime(incident.started_at).strftime("%Y-%m-%dT%H:%M"),
             "users_affected": "-5",
         },
+        {  # past what the columns hold: a clear error, not a database failure
+            "started_at": timezone.localtime(incident.started_at).strftime("%Y-%m-%dT%H:%M"),
+            "users_affected": "3000000000",
+        },
+        {
+            "started_at": timezone.localtime(incident.started_at).strftime("%Y-%m-%dT%H:%M"),
+            "failed_requests": "99999999999999999999",
+        },
     ]:
-        assert client.post(url("incident_impact", incident.pk), data).status_code == 400
+        response = client.post(url("incident_impact", incident.pk), data)
+        assert response.status_code == 400, data
     assert not AuditEntry.objects.filter(action="incident.impact").exists()
+    assert client.get(reverse("incident_list")).status_code == 200
 
 
 def test_a_viewer_cannot_record_impact(incident, team):
