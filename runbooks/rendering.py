@@ -12,9 +12,13 @@ EXTENSIONS = ["fenced_code", "tables", "sane_lists", "toc"]
 _TOC_DIV = re.compile(r'\s*<div class="toc">(.*?)</div>\s*', re.S)
 
 
+ANCHOR_PREFIX = "rb-"
+
+
 def _anchor(value, separator):
-    # Prefixed so a heading called "Main" cannot clash with the page's own ids.
-    return "rb-" + slugify_unicode(value, separator)
+    # Prefixed so a heading called "Main" cannot clash with the page's own ids; sanitising
+    # drops every other id.
+    return ANCHOR_PREFIX + slugify_unicode(value, separator)
 
 
 def render_runbook(body: str) -> tuple[str, str]:
@@ -23,6 +27,7 @@ def render_runbook(body: str) -> tuple[str, str]:
         "[TOC]\n\n" + (body or ""),
         extensions=EXTENSIONS,
         extension_configs={"toc": {"slugify": _anchor, "toc_depth": "2-3", "title": ""}},
+        id_prefix=ANCHOR_PREFIX,
     )
     # Checklist items show a box; the constant markup is added after sanitising.
     html = html.replace(

@@ -1,6 +1,9 @@
 """Notes are Markdown, and nothing a person writes can run script in another's browser."""
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 
@@ -80,6 +83,44 @@ def test_an_edited_note_is_sanitised_too(setup):
     )
     note.refresh_from_db()
     assert "onerror" not in note.body_html and "javascript:" not in note.body_html
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<div id="checklist">hi</div>',
+        '<span id="incident-header" class="status-actions">hi</span>',
+        '<p id="event-1" class="badge key">Key event</p>',
+        '<h2 id="timeline-inbox">x</h2>',
+    ],
+)
+def test_a_note_cannot_take_an_id_or_dress_as_the_pages_own_markup(setup, body):
+    # The page's live sections are found by id: a note holding one would receive the
+    # checklist's, the header's or the timeline's updates in place of the real ones.
+    incident, client = setup
+    client.post(reverse("incident_note_add", args=[incident.pk]), {"body": body})
+    html = TimelineEvent.objects.get(kind=EventKind.NOTE).body_html
+    assert " id=" not in html and " class=" not in html, html
+    page = client.get(incident.get_absolute_url()).content.decode()
+    for page_id in ("checklist", "incident-header", "timeline-inbox"):
+        assert page.count(f'id="{page_id}"') <= 1
+
+
+def test_notes_stored_under_the_earlier_rules_are_sanitised_again(setup):
+    incident, _ = setup
+    note = services.timeline_note_add(incident=incident, body="x", author=incident.declared_by)
+    stored = '<div id="checklist" class="badge key">hi</div><code class="language-sh">ls</code>'
+    TimelineEvent.objects.filter(pk=note.pk).update(body_html=stored)
+    import_module("incidents.migrations.0008_sanitise_stored_event_html").resanitise(apps, None)
+    note.refresh_from_db()
+    assert note.body_html == '<div>hi</div><code class="language-sh">ls</code>'
+
+
+def test_fenced_code_keeps_its_language_class(setup):
+    incident, client = setup
+    client.post(reverse("incident_note_add", args=[incident.pk]), {"body": "```bash\nls\n```"})
+    html = TimelineEvent.objects.get(kind=EventKind.NOTE).body_html
+    assert '<code class="language-bash">' in html
 
 
 def test_ordinary_markdown_survives(setup):

@@ -158,6 +158,12 @@ def test_a_heading_cannot_take_an_id_the_page_uses():
     assert 'id="rb-main"' in body
 
 
+def test_raw_html_in_a_runbook_cannot_take_a_page_id():
+    _, body = render_runbook('## Check\n\n<div id="checklist" class="button">x</div>\n')
+    assert 'id="checklist"' not in body and 'class="button"' not in body
+    assert 'id="rb-check"' in body
+
+
 def test_fenced_code_and_tables_render():
     _, body = render_runbook(
         "```bash\nkubectl rollout undo deployment/agent-api\n```\n\n"

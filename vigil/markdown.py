@@ -71,7 +71,7 @@ def _converter(extensions) -> md.Markdown:
     return cache[key].reset()
 
 
-def render_markdown(text: str, *, extensions=None, extension_configs=None) -> str:
+def render_markdown(text: str, *, extensions=None, extension_configs=None, id_prefix=None) -> str:
     extensions = extensions if extensions is not None else DEFAULT_EXTENSIONS
     if extension_configs:
         converter = md.Markdown(
@@ -79,14 +79,38 @@ def render_markdown(text: str, *, extensions=None, extension_configs=None) -> st
         )
     else:
         converter = _converter(extensions)
-    return sanitize_html(converter.convert(text or ""))
+    return sanitize_html(converter.convert(text or ""), id_prefix=id_prefix)
 
 
-def sanitize_html(html: str) -> str:
+# Classes the Markdown extensions write and the pages style; any other class is dropped, so a
+# note cannot dress itself as the page's own badges or buttons.
+KEPT_CLASSES = {"toc"}
+
+
+def _keep_class(name: str) -> bool:
+    return name in KEPT_CLASSES or name.startswith("language-")
+
+
+def _attribute_filter(id_prefix):
+    """ids only with id_prefix (a runbook's heading anchors, "rb-…"), else none at all: the
+    page's live sections are found by id, and a note must not be able to take one over."""
+
+    def keep(element, attribute, value):
+        if attribute == "id":
+            return value if id_prefix and value.startswith(id_prefix) else None
+        if attribute == "class":
+            return " ".join(c for c in value.split() if _keep_class(c)) or None
+        return value
+
+    return keep
+
+
+def sanitize_html(html: str, *, id_prefix=None) -> str:
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_attribute_filter(id_prefix),
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
