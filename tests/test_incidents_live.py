@@ -152,6 +152,16 @@ def open_incident(page, base_url, incident):
         page.goto(f"{base_url}{incident.get_absolute_url()}")
 
 
+def incident_page_as(browser, base_url, incident, username="alex"):
+    """A new browser context signed in as username, on the incident's page with its live
+    stream connected."""
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, base_url, username)
+    open_incident(page, base_url, incident)
+    return context, page
+
+
 def post_note(page, text):
     box = page.get_by_role("textbox", name="Note")
     box.fill(text)
@@ -248,10 +258,7 @@ def test_on_a_phone_severity_status_and_acknowledge_are_visible_without_scrollin
 
 def test_enter_posts_a_note_and_shift_enter_starts_a_new_line(browser, web_processes, incident):
     first, _ = web_processes
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, first.url, "alex")
-    open_incident(page, first.url, incident)
+    context, page = incident_page_as(browser, first.url, incident)
     box = page.get_by_role("textbox", name="Note")
     box.click()
     page.keyboard.type("Rolled back to **v1.5.1**")
@@ -284,10 +291,7 @@ def test_enter_posts_a_note_and_shift_enter_starts_a_new_line(browser, web_proce
 
 def test_a_responder_works_the_incident_page_without_reloading(browser, web_processes, incident):
     first, _ = web_processes
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, first.url, "alex")
-    open_incident(page, first.url, incident)
+    context, page = incident_page_as(browser, first.url, incident)
     page.evaluate("window.__sameDocument = true")
 
     # Edit a note in place; the earlier text is kept and the note is marked edited.
@@ -349,10 +353,7 @@ def test_a_colleagues_change_never_wipes_a_status_update_being_written(
     browser, web_processes, incident
 ):
     first, _ = web_processes
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, first.url, "alex")
-    open_incident(page, first.url, incident)
+    context, page = incident_page_as(browser, first.url, incident)
     box = page.get_by_role("textbox", name="Status update")
     box.fill("Rolling back v1.5.2; next update at 03:45")
     page.get_by_role("heading", name="Timeline").click()  # the text is unsent, focus elsewhere
@@ -386,10 +387,7 @@ def test_older_events_load_on_demand(browser, web_processes, incident):
             author=author,
             occurred_at=incident.declared_at - timedelta(minutes=300 - i),
         )
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, first.url, "alex")
-    open_incident(page, first.url, incident)
+    context, page = incident_page_as(browser, first.url, incident)
     expect(page.locator("#timeline-list > li[data-seq]")).to_have_count(200)
     expect(timeline_item(page, "Alert 006")).to_have_count(1)
     expect(timeline_item(page, "Alert 005")).to_have_count(0)
