@@ -1,11 +1,8 @@
-from datetime import timedelta
-
 from django import forms
-from django.utils import timezone
 
 from incidents.models import Severity, Status
 from incidents.selectors import LIST_SORTS, TIMELINE_FILTERS
-from incidents.services import EARLIEST_TIME, MAX_NOTE_LENGTH, ROLE_FIELDS
+from incidents.services import CLOCK_SLACK, MAX_NOTE_LENGTH, ROLE_FIELDS, time_out_of_range
 from oncall.models import Team
 
 
@@ -49,10 +46,8 @@ class NoteForm(forms.Form):
 
     def clean_occurred_at(self):
         value = self.cleaned_data.get("occurred_at")
-        if value and value > timezone.now() + timedelta(seconds=5):
-            raise forms.ValidationError("A note cannot be dated in the future.")
-        if value and value < EARLIEST_TIME:
-            raise forms.ValidationError("A note cannot be dated before 2000-01-01.")
+        if wrong := time_out_of_range(value, slack=CLOCK_SLACK):
+            raise forms.ValidationError(f"A note cannot be dated {wrong}.")
         return value
 
 
@@ -175,8 +170,6 @@ class ImpactForm(forms.Form):
 
     def clean_started_at(self):
         value = self.cleaned_data.get("started_at")
-        if value and value > timezone.now():
-            raise forms.ValidationError("The impact cannot start in the future.")
-        if value and value < EARLIEST_TIME:
-            raise forms.ValidationError("The impact cannot start before 2000-01-01.")
+        if wrong := time_out_of_range(value):
+            raise forms.ValidationError(f"The impact cannot start {wrong}.")
         return value

@@ -1,7 +1,7 @@
 """Writes that touch an incident and its timeline. Keyword-only; each runs in one transaction
 and writes its audit entry and timeline event in that same transaction."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,6 +24,8 @@ MAX_NOTE_LENGTH = 20_000
 # Nothing on an incident is dated before this: an earlier date is a slip (0026 for 2026), and
 # the oldest dates cannot be stored in PostgreSQL or shown in every time zone.
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+# How far ahead of this server's clock a backdated note may be (browsers' clocks drift).
+CLOCK_SLACK = timedelta(seconds=5)
 ROLE_FIELDS = {"commander": "Commander", "comms_lead": "Communications lead", "scribe": "Scribe"}
 
 
@@ -47,14 +49,24 @@ def _next_seq(incident_id: int, count: int = 1) -> int:
     return row[0]
 
 
+def time_out_of_range(value, *, slack=timedelta(0)) -> str:
+    """What is wrong with a time a person gave, to end a sentence ("in the future", "before
+    2000-01-01"); "" when there is none or it may be used."""
+    if value is None:
+        return ""
+    if value > timezone.now() + slack:
+        return "in the future"
+    if value < EARLIEST_TIME:
+        return "before 2000-01-01"
+    return ""
+
+
 def _event_row(*, incident, kind, body, author=None, occurred_at=None, data=None, pinned=False):
     if len(body) > MAX_NOTE_LENGTH:
         raise IncidentError(f"An event is limited to {MAX_NOTE_LENGTH:,} characters.")
     now = timezone.now()
-    if occurred_at is not None and occurred_at > now + timezone.timedelta(seconds=5):
-        raise IncidentError("An event cannot be dated in the future.")
-    if occurred_at is not None and occurred_at < EARLIEST_TIME:
-        raise IncidentError("An event cannot be dated before 2000-01-01.")
+    if wrong := time_out_of_range(occurred_at, slack=CLOCK_SLACK):
+        raise IncidentError(f"An event cannot be dated {wrong}.")
     return TimelineEvent(
         incident_id=incident.pk,
         kind=EventKind(kind),
@@ -214,10 +226,8 @@ def incident_declare(
     if not isinstance(severity, Severity):
         raise IncidentError("Unknown severity.")
     now = timezone.now()
-    if started_at and started_at > now:
-        raise IncidentError("An incident cannot start in the future.")
-    if started_at and started_at < EARLIEST_TIME:
-        raise IncidentError("An incident cannot start before 2000-01-01.")
+    if wrong := time_out_of_range(started_at):
+        raise IncidentError(f"An incident cannot start {wrong}.")
     with transaction.atomic(savepoint=False):
         incident = Incident.objects.create(
             title=title[:200],
@@ -445,10 +455,8 @@ def incident_update_impact(*, incident, by, **changes) -> Incident:
     if unknown:
         raise IncidentError(f"Unknown incident fields: {', '.join(sorted(unknown))}.")
     started_at = changes.get("started_at")
-    if started_at and started_at > timezone.now():
-        raise IncidentError("The impact cannot start in the future.")
-    if started_at and started_at < EARLIEST_TIME:
-        raise IncidentError("The impact cannot start before 2000-01-01.")
+    if wrong := time_out_of_range(started_at):
+        raise IncidentError(f"The impact cannot start {wrong}.")
     with transaction.atomic():
         locked = Incident.objects.select_for_update().get(pk=incident.pk)
         before, after = {}, {}
