@@ -81,7 +81,8 @@ def decide(*, labels: dict, routing, time_zone: str, at: datetime) -> Route:
         severity=severity,
         page=page,
         channel=channel,
-        opens_incident=severity in ("critical", "warning"),
+        # Paging needs an incident to acknowledge: oncall=page opens one even for info.
+        opens_incident=page or severity in ("critical", "warning"),
         business_hours=business,
         override=override,
         decision=decision,

@@ -123,3 +123,25 @@ def test_an_info_alert_opens_no_incident_and_posts_to_alerts(routing, client):
     group = AlertGroup.objects.get()
     assert group.incident is None and group.decision == Decision.ALERTS_CHANNEL
     assert Notification.objects.get().target.endswith("/alerts")
+
+
+def test_an_info_alert_labelled_oncall_page_pages_the_on_call(routing, client):
+    from paging.models import Page
+    from paging.services import engine_tick
+
+    integration, token = integration_for(routing.team)
+    payload = am_payload(name="AgentLowCacheHitRate", severity="info", extra={"oncall": "page"})
+    post(client, integration, payload, token=token)
+    group = AlertGroup.objects.get()
+    assert group.decision == Decision.PAGE
+    incident = group.incident
+    assert incident is not None and incident.severity.name == "SEV4"
+    routed = incident.events.get(kind=EventKind.ROUTING)
+    assert routed.body == (
+        "Routing (severity info, label oncall=page): paging the on-call now and posting to #alerts"
+    )
+    assert Escalation.objects.filter(incident=incident).exists()
+    engine_tick()
+    assert Page.objects.filter(incident=incident).exists()
+    assert incident.events.get(kind=EventKind.PAGE).body.startswith("Paged ")
+    assert Notification.objects.filter(purpose="chat").get().target.endswith("/alerts")
