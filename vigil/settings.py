@@ -132,6 +132,13 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Live streams (the bell, an incident's timeline) poll the database; at most this many polls
+# of one web process hold a connection at once, so streams never starve pages and webhooks.
+LIVE_STREAM_DB_SLOTS = env.int(
+    "LIVE_STREAM_DB_SLOTS",
+    default=max(1, DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 8) // 2),
+)
+
 
 # --- cache: shared between web hosts when Redis is there -----------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
