@@ -25,7 +25,7 @@ run: install
 	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(BIN)/python manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(BIN)/python manage.py seed_demo
 	@echo ""
-	@echo "  Vigil is starting on http://127.0.0.1:8000"
+	@echo "  Vigil is starting on http://127.0.0.1:$${VIGIL_PORT:-8000}"
 	@echo "  Log in as alex (responder), sam (manager), casey (viewer) or admin; password: vigil-demo"
 	@echo "  Ctrl-C stops web, worker and beat."
 	@echo ""

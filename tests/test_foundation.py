@@ -47,6 +47,36 @@ def test_the_embedded_default_uses_sqlite_and_the_filesystem_broker(tmp_path):
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem", "console", "False"]
 
 
+SITE = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='vigil.settings'; django.setup();"
+    "from django.conf import settings as s; print(s.SITE_URL)"
+)
+
+
+def test_links_vigil_sends_out_follow_vigil_port_unless_site_url_is_set(tmp_path):
+    env = {"VIGIL_VAR_DIR": str(tmp_path), "SITE_URL": ""}
+    assert _run_python(SITE, **env).stdout.split() == ["http://127.0.0.1:8000"]
+    assert _run_python(SITE, **env, VIGIL_PORT="8123").stdout.split() == ["http://127.0.0.1:8123"]
+    public = _run_python(SITE, **env | {"SITE_URL": "https://vigil.example/", "VIGIL_PORT": "81"})
+    assert public.stdout.split() == ["https://vigil.example"]
+
+
+def test_the_embedded_broker_keeps_every_folder_under_var(tmp_path):
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='vigil.settings'; django.setup();"
+        "from vigil.celery import app;"
+        "c = app.connection_for_write(); c.ensure_connection(); ch = c.default_channel;"
+        "print(ch.control_folder)"
+    )
+    result = _run_python(code, VIGIL_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_relative_to(tmp_path)
+    tracked = subprocess.run(
+        ["git", "ls-files", "control"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert tracked.stdout == ""
+
+
 def test_production_uses_postgresql_redis_and_json_logs():
     result = _run_python(
         LOAD,

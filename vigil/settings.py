@@ -39,8 +39,11 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set (or SECRET_KEY_FILE) in production.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The public base URL, used in links that leave Vigil (notifications, calendar feeds).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The public base URL, used in links that leave Vigil (notifications, calendar feeds). Unset,
+# it follows VIGIL_PORT, the port `make run` serves on.
+SITE_URL = (
+    env.str("SITE_URL", default="") or f"http://127.0.0.1:{env.int('VIGIL_PORT', default=8000)}"
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -139,7 +142,6 @@ LIVE_STREAM_DB_SLOTS = env.int(
     default=max(1, DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 8) // 2),
 )
 
-
 # --- cache: shared between web hosts when Redis is there -----------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -218,12 +220,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 BROKER_DIR = VAR_DIR / "broker"
 if not REDIS_URL:
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 else:
