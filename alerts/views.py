@@ -160,9 +160,18 @@ def _routing_for_manage(request, slug):
     )
 
 
+def _integrations_with_permissions(user):
+    """The integrations a person sees, each saying which of its buttons their role allows."""
+    integrations = list(integrations_for_user(user=user))
+    for integration in integrations:
+        integration.can_set_maintenance = can(user, CHANGE, integration)
+        integration.can_rotate_token = can(user, MANAGE, integration)
+    return integrations
+
+
 @login_required
 def integration_list(request):
-    integrations = integrations_for_user(user=request.user)
+    integrations = _integrations_with_permissions(request.user)
     teams = [t for t in Team.objects.all() if can(request.user, MANAGE, t)]
     form = IntegrationForm(teams=teams)
     return render(
@@ -178,7 +187,7 @@ def integration_new(request):
     teams = [t for t in Team.objects.all() if can(request.user, MANAGE, t)]
     form = IntegrationForm(request.POST, teams=teams)
     if not form.is_valid():
-        integrations = integrations_for_user(user=request.user)
+        integrations = _integrations_with_permissions(request.user)
         return render(
             request,
             "alerts/integrations.html",
@@ -270,7 +279,9 @@ def silence_list(request):
             else:
                 messages.success(request, "Silence created.")
                 return redirect("alerts_silences")
-    silences = silences_for_user(user=request.user)
+    silences = list(silences_for_user(user=request.user))
+    for silence in silences:
+        silence.can_end = can(request.user, CHANGE, silence)
     return render(
         request,
         "alerts/silences.html",

@@ -162,7 +162,10 @@ class EscalationPolicyForm(forms.Form):
 
 
 class EscalationStepForm(forms.Form):
-    target_kind = forms.ChoiceField(label="Notify", choices=EscalationStep.TargetKind.choices)
+    # The empty choice is what an untouched blank step submits, so the formset skips it.
+    target_kind = forms.ChoiceField(
+        label="Notify", choices=[("", "Choose who is notified"), *EscalationStep.TargetKind.choices]
+    )
     layer = forms.ModelChoiceField(label="Layer", queryset=Layer.objects.none(), required=False)
     user = forms.ModelChoiceField(label="Person", queryset=User.objects.none(), required=False)
     wait_minutes = forms.IntegerField(

@@ -8,8 +8,11 @@ import zoneinfo
 import structlog
 from django.conf import settings
 from django.contrib import messages
+from django.http import Http404
 from django.template.loader import render_to_string
+from django.urls import Resolver404, is_valid_path
 from django.utils import timezone
+from django.views.defaults import page_not_found
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -66,6 +69,29 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class NotFoundPageMiddleware:
+    """Under DEBUG Django answers a 404 with its technical page; people trying Vigil with
+    `make run` get the site's own page instead. Genuine 500s keep the technical page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code == 404
+            and not is_valid_path(request.path_info, getattr(request, "urlconf", None))
+        ):
+            return page_not_found(request, Resolver404(request.path_info))
+        return response
+
+    def process_exception(self, request, exception):
+        if settings.DEBUG and isinstance(exception, Http404):
+            return page_not_found(request, exception)
+        return None
 
 
 class HtmxMessagesMiddleware:
