@@ -196,6 +196,47 @@ EscalationStepFormSet = forms.formset_factory(
 )
 
 
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class TeamSettingsForm(forms.Form):
+    """A team's time zone and business hours, which decide whether a warning pages."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Business hours are local time in this zone.",
+        error_messages={
+            "invalid_choice": "%(value)s is not a known time zone (e.g. Europe/Berlin).",
+        },
+    )
+    business_days = forms.TypedMultipleChoiceField(
+        label="Business days",
+        coerce=int,
+        choices=list(enumerate(WEEKDAYS)),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one business day."},
+    )
+    business_start = forms.TimeField(
+        label="Business hours start",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    business_end = forms.TimeField(
+        label="Business hours end",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("business_start"), data.get("business_end")
+        if start and end and start >= end:
+            self.add_error("business_end", "Business hours must end after they start.")
+        return data
+
+
 class ContactMethodForm(forms.ModelForm):
     class Meta:
         model = ContactMethod

@@ -30,6 +30,7 @@ from oncall.models import (
     Schedule,
     ShiftReminder,
     SwapRequest,
+    Team,
 )
 from oncall.selectors import escalation_policy_for, load_schedules
 from oncall.shifts import LayerSpec, nonexistent_handoffs
@@ -587,3 +588,42 @@ def contact_method_add(*, user, kind: str, value: str, label: str = "") -> Conta
 def contact_method_remove(*, method, by) -> None:
     audit_record(actor=by, action="contact_method.remove", obj=method, before={"kind": method.kind})
     method.delete()
+
+
+def _team_settings_snapshot(team, routing) -> dict:
+    return {
+        "time_zone": team.time_zone,
+        "business_days": list(routing.business_days),
+        "business_start": routing.business_start.strftime("%H:%M"),
+        "business_end": routing.business_end.strftime("%H:%M"),
+    }
+
+
+@transaction.atomic
+def team_settings_save(
+    *, team, time_zone: str, business_days: list[int], business_start, business_end, by
+):
+    """Set the time zone and business hours that alert routing reads; audited."""
+    from alerts.models import TeamRouting  # routing settings live with the alerts they route
+
+    if time_zone not in zoneinfo.available_timezones():
+        raise OncallError(f"{time_zone!r} is not a known time zone (e.g. Europe/Berlin).")
+    if not business_days or any(d not in range(7) for d in business_days):
+        raise OncallError("Choose at least one business day (Monday to Sunday).")
+    if business_start >= business_end:
+        raise OncallError("Business hours must end after they start.")
+    locked = Team.objects.select_for_update().get(pk=team.pk)
+    routing, _ = TeamRouting.objects.select_for_update().get_or_create(team=locked)
+    before = _team_settings_snapshot(locked, routing)
+    locked.time_zone = time_zone
+    locked.save(update_fields=["time_zone"])
+    routing.business_days = sorted(set(business_days))
+    routing.business_start = business_start
+    routing.business_end = business_end
+    routing.save(update_fields=["business_days", "business_start", "business_end"])
+    after = _team_settings_snapshot(locked, routing)
+    if after != before:
+        audit_record(
+            actor=by, action="team.settings_change", obj=locked, before=before, after=after
+        )
+    return locked

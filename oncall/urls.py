@@ -8,6 +8,7 @@ urlpatterns = [
     path("mine/calendar-feed/", views.my_feed_token, name="oncall_my_feed"),
     path("mine/contact/", views.contact_methods, name="oncall_contacts"),
     path("teams/<slug:slug>/escalation/", views.escalation_policy, name="oncall_escalation"),
+    path("teams/<slug:slug>/settings/", views.team_settings, name="oncall_team_settings"),
     path("schedules/", views.schedule_list, name="oncall_schedules"),
     path("schedules/new/", views.schedule_edit, name="oncall_schedule_new"),
     path("schedules/<int:pk>/", views.schedule_calendar, name="oncall_schedule"),

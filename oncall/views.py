@@ -24,6 +24,7 @@ from oncall.forms import (
     LayerFormSet,
     ScheduleForm,
     SwapForm,
+    TeamSettingsForm,
 )
 from oncall.models import (
     CalendarToken,
@@ -687,4 +688,34 @@ def contact_methods(request):
             ),
         },
         status=status,
+    )
+
+
+@login_required
+def team_settings(request, slug):
+    """A manager sets the team's time zone and business hours (a warning pages inside them)."""
+    team = get_object_for_user(
+        request.user, Team.objects.select_related("routing"), action=MANAGE, slug=slug
+    )
+    routing = team.routing if hasattr(team, "routing") else None  # created on first save
+    initial = {
+        "time_zone": team.time_zone,
+        "business_days": routing.business_days if routing else [0, 1, 2, 3, 4],
+        "business_start": routing.business_start if routing else dt.time(9),
+        "business_end": routing.business_end if routing else dt.time(17),
+    }
+    form = TeamSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.team_settings_save(team=team, by=request.user, **form.cleaned_data)
+        except OncallError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Settings of {team} saved.")
+            return redirect("oncall_team_settings", slug=team.slug)
+    return render(
+        request,
+        "oncall/team_settings.html",
+        {"team": team, "form": form},
+        status=400 if form.errors else 200,
     )
