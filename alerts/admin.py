@@ -15,6 +15,10 @@ class AlertGroupAdmin(admin.ModelAdmin):
     list_filter = ["status", "decision"]
 
 
-admin.site.register(TeamRouting)
+@admin.register(TeamRouting)
+class TeamRoutingAdmin(admin.ModelAdmin):
+    list_display = ["team", "business_start", "business_end", "reopen_window_minutes"]
+
+
 admin.site.register(RoutingRule)
 admin.site.register(Silence)

@@ -81,6 +81,7 @@ class Decision(models.TextChoices):
     INCIDENTS_CHANNEL = "incidents_channel", "Post to the incidents channel"
     SILENCED = "silenced", "Silenced"
     MAINTENANCE = "maintenance", "Maintenance"
+    FIRED_AGAIN = "fired_again", "Fired again: joined its open incident"
 
 
 class AlertGroup(models.Model):
@@ -207,6 +208,11 @@ class TeamRouting(models.Model):
     oncall_webhook_url = models.URLField(blank=True, help_text="#on-call")
     alerts_webhook_url = models.URLField(blank=True, help_text="#alerts")
     pagerduty_routing_key = models.CharField(max_length=64, blank=True)
+    reopen_window_minutes = models.PositiveIntegerField(
+        default=30,
+        help_text="An alert group that fires again this many minutes after its incident was "
+        "resolved reopens that incident instead of opening a new one (0: never reopen).",
+    )
 
     def __str__(self):
         return f"Routing for {self.team}"

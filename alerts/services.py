@@ -1,6 +1,7 @@
 """Writes for alerts: storing a payload, routing new groups, silences, integrations."""
 
 from collections import defaultdict
+from datetime import timedelta
 
 import structlog
 from django.db import transaction
@@ -20,8 +21,14 @@ from alerts.models import (
 )
 from alerts.routing import decide
 from audit.services import audit_record
-from incidents.models import EventKind, Severity
-from incidents.services import incident_declare, timeline_event_add, timeline_events_add
+from incidents.models import EventKind, Severity, Status
+from incidents.services import (
+    IncidentError,
+    incident_declare,
+    incident_reopen,
+    timeline_event_add,
+    timeline_events_add,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -347,11 +354,70 @@ def _alert_body(alert, count, *, verb):
     return text + (f": {summary}" if summary and summary != name else "")
 
 
+def _earlier_incident(group):
+    """The incident an earlier group of the same key opened or joined (the latest), if any."""
+    earlier = (
+        AlertGroup.objects.filter(
+            integration_id=group.integration_id,
+            group_key=group.group_key,
+            incident__isnull=False,
+        )
+        .exclude(pk=group.pk)
+        .select_related("incident__severity", "incident__team")
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+    return earlier.incident if earlier else None
+
+
+def _join_open_incident(*, group, incident, alerts, now):
+    """A flapping alert: the same cause, still being handled. Nobody is paged again."""
+    group.incident = incident
+    group.decision = Decision.FIRED_AGAIN
+    group.silenced = False
+    group.save(update_fields=["incident", "decision", "silenced"])
+    logger.info("alert_group_fired_again", group_id=group.pk, incident_id=incident.pk)
+    timeline_event_add(
+        incident=incident,
+        kind=EventKind.ALERT,
+        body=_alert_body(alerts[0], len(alerts), verb="fired again")
+        + " (the incident is still open: nobody is paged again)",
+        data={
+            **alert_event_data(alert=alerts[0], group=group),
+            "count": len(alerts),
+            "fired_again": True,
+        },
+        occurred_at=now,
+    )
+
+
+def _within_reopen_window(incident, routing, now) -> bool:
+    window = timedelta(minutes=routing.reopen_window_minutes)
+    return bool(window and incident.resolved_at and now - incident.resolved_at <= window)
+
+
 def _route_new_group(*, group, alerts, now):
     from paging import services as paging
 
     routing = team_routing(group.team)
     route = decide(labels=group.labels, routing=routing, time_zone=group.team.time_zone, at=now)
+    reopened = None
+    earlier = _earlier_incident(group) if route.opens_incident and not group.incident_id else None
+    if earlier is not None and earlier.status != Status.RESOLVED:
+        _join_open_incident(group=group, incident=earlier, alerts=alerts, now=now)
+        return
+    if earlier is not None and _within_reopen_window(earlier, routing, now):
+        ago = max(1, round((now - earlier.resolved_at).total_seconds() / 60))
+        try:
+            reopened = incident_reopen(
+                incident=earlier,
+                reason=f"alert **{group.title}** fired again {ago} min after it was resolved",
+                at=now,
+            )
+        except IncidentError:  # reopened by a concurrent payload in the meantime
+            _join_open_incident(group=group, incident=earlier, alerts=alerts, now=now)
+            return
+        group.incident = reopened
     group.decision = route.decision
     group.silenced = False
     fields = ["decision", "silenced"]
@@ -400,12 +466,16 @@ def _route_new_group(*, group, alerts, now):
         )
         group.incident = incident
         fields.append("incident")
+    if reopened is not None:
+        fields.append("incident")
     group.save(update_fields=fields)
     if group.incident_id and not new_incident:
         timeline_events_add(incident=group.incident, events=events)
     if route.channel:
         paging.chat_post(group=group, channel=route.channel, routing=routing, at=now)
-    if route.page and group.incident_id:
+    if route.page and reopened is not None:
+        paging.escalation_restart(incident=reopened, at=now, routing=routing)
+    elif route.page and group.incident_id:
         paging.escalation_start(
             incident=group.incident, at=now, routing=routing, new_incident=new_incident
         )

@@ -10,6 +10,7 @@ from audit.services import audit_record
 from incidents import signals
 from incidents.models import (
     RESPONSE_CHECKLIST,
+    STATUS_TIMESTAMP,
     ChecklistItem,
     EventKind,
     Incident,
@@ -299,6 +300,45 @@ def incident_change_status(*, incident, status, by, at=None) -> Incident:
             sender=Incident, incident=incident, old=old, new=new, by=by
         )
     return incident
+
+
+def incident_reopen(*, incident, reason, by=None, at=None) -> Incident:
+    """A resolved incident back to triggered (a person never goes back; the same cause
+    coming back does). The status timestamps start over, so the next acknowledgement and
+    resolution are measured afresh; the timeline keeps the earlier ones."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if locked.status != Status.RESOLVED:
+            raise IncidentError("Only a resolved incident can be reopened.")
+        old = locked.status
+        locked.status = Status.TRIGGERED
+        for field in STATUS_TIMESTAMP.values():
+            setattr(locked, field, None)
+        locked.save(update_fields=["status", *STATUS_TIMESTAMP.values()])
+        who = by.display_name if by else "Vigil"
+        timeline_event_add(
+            incident=locked,
+            kind=EventKind.STATUS,
+            author=by,
+            body=f"{who} reopened the incident: {reason}",
+            data={"from": old, "to": Status.TRIGGERED, "reopened": True},
+            occurred_at=at,
+            pinned=True,
+        )
+        audit_record(
+            actor=by,
+            action="incident.reopen",
+            obj=locked,
+            before={"status": old},
+            after={"status": Status.TRIGGERED},
+        )
+        signals.incident_status_changed.send(
+            sender=Incident, incident=locked, old=old, new=Status.TRIGGERED, by=by
+        )
+    for field in ["status", *STATUS_TIMESTAMP.values()]:
+        setattr(incident, field, getattr(locked, field))
+    return locked
 
 
 def incident_change_severity(*, incident, severity, by) -> Incident:

@@ -195,7 +195,30 @@ def escalation_start(*, incident, at=None, routing=None, new_incident=False) -> 
     return escalation
 
 
-def _pagerduty(*, incident, action, routing=None):
+def escalation_restart(*, incident, at=None, routing=None) -> Escalation:
+    """A reopened incident pages again from its policy's first step, as a new one would.
+    Step runs keep counting, so every earlier page and its delivery stay as they were."""
+    at = at or timezone.now()
+    escalation = Escalation.objects.select_for_update().filter(incident=incident).first()
+    if escalation is None:
+        return escalation_start(incident=incident, at=at, routing=routing)
+    if escalation.status == EscalationStatus.ACTIVE:
+        return escalation
+    escalation.status = EscalationStatus.ACTIVE
+    escalation.started_at = escalation.next_action_at = at
+    escalation.next_position, escalation.cycle = 0, 1
+    escalation.acknowledged_at = escalation.acknowledged_by = None
+    escalation.time_to_acknowledge = escalation.ended_at = None
+    escalation.save()
+    logger.info("escalation_restarted", incident_id=incident.pk)
+    _pagerduty(
+        incident=incident, action="trigger", routing=routing, round_key=f":{escalation.steps_run}"
+    )
+    kick_tick()
+    return escalation
+
+
+def _pagerduty(*, incident, action, routing=None, round_key=""):
     from alerts.services import team_routing
 
     routing = routing or team_routing(incident.team)
@@ -210,7 +233,7 @@ def _pagerduty(*, incident, action, routing=None):
     _outbox_write(
         [
             Notification(
-                key=f"pd:{incident.pk}:{action}",
+                key=f"pd:{incident.pk}:{action}{round_key}",
                 incident=incident,
                 channel=Channel.PAGERDUTY,
                 purpose=action,
