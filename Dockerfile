@@ -1,6 +1,9 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VIGIL_ENV=production
+# X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (gunicorn reads it): set it to
+# your proxy's address. Believing every client would let a guesser pick a new address per try.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VIGIL_ENV=production \
+    FORWARDED_ALLOW_IPS=127.0.0.1
 WORKDIR /app
 
 COPY pyproject.toml README.md ./
@@ -13,4 +16,4 @@ USER vigil
 
 EXPOSE 8000
 CMD ["gunicorn", "vigil.asgi:application", "-k", "uvicorn.workers.UvicornWorker", \
-     "--bind", "0.0.0.0:8000", "--workers", "3", "--forwarded-allow-ips", "*"]
+     "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts import lockout
 from accounts.models import User
 
 
@@ -9,23 +8,17 @@ class LockoutAuthenticationForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "Wrong username or password. Check both and try again.",
-        "locked": "Too many failed attempts. This account is locked from your address for "
-        "15 minutes.",
+        "locked": "Too many failed attempts. Signing in to this account is paused for 15 minutes.",
     }
 
     def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        ip = lockout.client_ip(self.request)
-        if username and lockout.is_locked(username, ip):
-            raise forms.ValidationError(self.error_messages["locked"], code="locked")
+        # The lockout itself is in accounts.backends, where every way to sign in meets it.
         try:
-            cleaned = super().clean()
+            return super().clean()
         except forms.ValidationError:
-            if username:
-                lockout.record_failure(username, ip)
+            if getattr(self.request, "login_locked", False):
+                raise forms.ValidationError(self.error_messages["locked"], code="locked") from None
             raise
-        lockout.clear_failures(username, ip)
-        return cleaned
 
 
 class ProfileForm(forms.ModelForm):

@@ -1,6 +1,12 @@
-"""Login throttling: 5 failures for a username from one address lock that pair for 15 minutes.
+"""Login throttling, for every way to sign in (the login page, the admin, any `authenticate`):
+LOGIN_FAILURE_LIMIT failures for a username from one address lock that pair, and
+LOGIN_ACCOUNT_FAILURE_LIMIT failures for a username from any addresses lock the account,
+each for LOGIN_LOCKOUT.
 
-State lives in the database so every web host sees the same count.
+State lives in the database so every web host sees the same count. An attempt is recorded
+before the password is checked and counted with it, so parallel guesses cannot all slip under
+the limit: of N attempts racing, at most the limit see a count within it. A correct password
+then removes its pair's record; a locked attempt removes its own.
 """
 
 from django.conf import settings
@@ -10,21 +16,37 @@ from accounts.models import LoginFailure
 
 
 def client_ip(request) -> str:
-    # Behind a proxy the deployment sets the real address in REMOTE_ADDR (gunicorn
-    # --forwarded-allow-ips); trusting X-Forwarded-For here would let anyone pick an address.
-    return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104
+    # Behind a proxy the deployment sets the real address in REMOTE_ADDR (gunicorn's
+    # FORWARDED_ALLOW_IPS names the proxies it trusts); trusting X-Forwarded-For here would
+    # let anyone pick an address.
+    return (request.META.get("REMOTE_ADDR") if request is not None else "") or "0.0.0.0"  # noqa: S104
+
+
+def _recent(username: str):
+    return LoginFailure.objects.filter(
+        username__iexact=username, at__gte=timezone.now() - settings.LOGIN_LOCKOUT
+    )
 
 
 def is_locked(username: str, ip: str) -> bool:
-    since = timezone.now() - settings.LOGIN_LOCKOUT
-    recent = LoginFailure.objects.filter(
-        username__iexact=username, ip_address=ip, at__gte=since
-    ).count()
-    return recent >= settings.LOGIN_FAILURE_LIMIT
+    recent = _recent(username)
+    return (
+        recent.filter(ip_address=ip).count() >= settings.LOGIN_FAILURE_LIMIT
+        or recent.count() >= settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+    )
 
 
-def record_failure(username: str, ip: str) -> None:
-    LoginFailure.objects.create(username=username[:150], ip_address=ip)
+def begin_attempt(username: str, ip: str) -> LoginFailure | None:
+    """Record an attempt as a failure until it proves otherwise; None when locked."""
+    attempt = LoginFailure.objects.create(username=username[:150], ip_address=ip)
+    recent = _recent(username)
+    if (
+        recent.filter(ip_address=ip).count() > settings.LOGIN_FAILURE_LIMIT
+        or recent.count() > settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+    ):
+        attempt.delete()
+        return None
+    return attempt
 
 
 def clear_failures(username: str, ip: str) -> None:
