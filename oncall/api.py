@@ -20,6 +20,7 @@ class PersonOut(Schema):
     until: dt.datetime | None
     override: bool
     contact: list[dict]
+    channels: list[str]
 
 
 class LayerNowOut(Schema):
@@ -42,7 +43,9 @@ def _person(entry) -> dict:
         "name": entry.user.display_name,
         "until": entry.until,
         "override": entry.override,
-        "contact": [{"kind": c.kind, "value": c.value, "label": c.label} for c in entry.contacts],
+        # Kinds only: a number, address or webhook URL is its owner's, not every API caller's.
+        "contact": [{"kind": c.kind} for c in entry.contacts],
+        "channels": [c.kind for c in entry.contacts],
     }
 
 
@@ -52,8 +55,9 @@ class NowFilter(Schema):
 
 @router.get("/oncall/now", response=list[TeamNowOut], summary="Who is on call now")
 def oncall_now(request, filters: Query[NowFilter]):
-    """Per team: each layer's people on call now (until when, how to reach them) and the
-    engineering lead. `?team=<slug>` limits the answer to one team (404 if unknown)."""
+    """Per team: each layer's people on call now (until when, by which kinds of contact method:
+    `channels`, and `contact` as `{"kind": ...}`; never the values) and the engineering lead.
+    `?team=<slug>` limits the answer to one team (404 if unknown)."""
     teams = Team.objects.order_by("name")
     if filters.team:
         teams = teams.filter(slug=filters.team)

@@ -59,10 +59,18 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.get_role_display()})"
 
 
+def masked_tail(value: str) -> str:
+    """A contact value as people other than its owner see it: its last four characters only,
+    and none of it when it is too short for four to leave most of it hidden."""
+    value = (value or "").strip()
+    return f"····{value[-4:]}" if len(value) >= 10 else "····"
+
+
 class ContactMethod(models.Model):
     """How a person is reached when paged; listed on "On call now" and used by the paging engine.
 
-    `kind` is one of email, sms, phone, slack, webhook; `value` is the address, number or URL.
+    `kind` is one of email, sms, phone, slack, webhook; `value` is the address, number or URL,
+    shown in full only to its owner and administrators (`vigil.access.sees_contact_values`).
     """
 
     class Kind(models.TextChoices):
@@ -84,7 +92,12 @@ class ContactMethod(models.Model):
         ordering = ["user_id", "kind", "id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()}: {self.value}"
+        # Masked: this lands in the audit log and admin lists, which are no place for a secret.
+        return f"{self.get_kind_display()}: {self.masked_value}"
+
+    @property
+    def masked_value(self) -> str:
+        return masked_tail(self.value)
 
 
 class Schedule(models.Model):

@@ -5,12 +5,12 @@ functions only load the schedule data it needs and turn user ids back into users
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 
 from oncall.models import (
     ContactMethod,
@@ -19,11 +19,13 @@ from oncall.models import (
     HandoffNote,
     Layer,
     LayerMember,
+    Membership,
     Override,
     Schedule,
     ShiftReminder,
     SwapRequest,
     Team,
+    masked_tail,
 )
 from oncall.shifts import (
     LayerSpec,
@@ -33,6 +35,7 @@ from oncall.shifts import (
     compute_shifts,
     local_to_utc,
 )
+from vigil.access import sees_contact_values
 
 User = get_user_model()
 
@@ -287,11 +290,50 @@ def check_window(start: dt.datetime, end: dt.datetime) -> None:
 
 
 @dataclass
+class Reach:
+    """One way to reach a person as the viewer may see it: the kind and a masked tail always,
+    the value only when `vigil.access.sees_contact_values` allows it."""
+
+    kind: str
+    kind_display: str
+    masked: str
+    value: str | None = None
+    label: str = ""
+
+
+@dataclass
 class OnCallEntry:
     user: object
     until: dt.datetime | None
-    contacts: list
+    contacts: list[Reach]
     override: bool = False
+    # The account's email and phone, shown when the person has set no contact method.
+    account: list[Reach] = field(default_factory=list)
+
+
+def _reach_for(viewer, person, methods, team_role) -> tuple[list[Reach], list[Reach]]:
+    shown = viewer is not None and sees_contact_values(viewer, person, team_role=team_role)
+    contacts = [
+        Reach(
+            kind=m.kind,
+            kind_display=m.get_kind_display(),
+            masked=m.masked_value,
+            value=m.value if shown else None,
+            label=m.label,
+        )
+        for m in methods
+    ]
+    account = []
+    if not methods:
+        for kind, kind_display, value in (
+            (ContactMethod.Kind.EMAIL, "Email", person.email),
+            (ContactMethod.Kind.PHONE, "Phone", getattr(person, "phone", "")),
+        ):
+            if value:
+                account.append(
+                    Reach(kind, kind_display, masked_tail(value), value if shown else None)
+                )
+    return contacts, account
 
 
 @dataclass
@@ -309,10 +351,17 @@ def _contacts_by_user(user_ids) -> dict[int, list[ContactMethod]]:
     return result
 
 
-def oncall_now_board(*, teams, at: dt.datetime) -> list[TeamNow]:
+def oncall_now_board(*, teams, at: dt.datetime, viewer=None) -> list[TeamNow]:
     """For "On call now": per team, each layer's people with until-when and how to reach them,
-    and the engineering lead. A fixed number of queries whatever the number of teams."""
-    teams = list(teams.select_related("engineering_lead"))
+    and the engineering lead. A fixed number of queries whatever the number of teams.
+
+    Contact values are filled in only where `viewer` may see them (without a viewer: nowhere);
+    the viewer's role in each team comes with the teams, so it costs no query of its own."""
+    teams = teams.select_related("engineering_lead")
+    if viewer is not None and viewer.is_authenticated:
+        own_role = Membership.objects.filter(team=OuterRef("pk"), user_id=viewer.pk)
+        teams = teams.annotate(viewer_role=Subquery(own_role.values("role")[:1]))
+    teams = list(teams)
     schedules = list(
         Schedule.objects.filter(team__in=teams).select_related("team").order_by("name", "id")
     )
@@ -325,27 +374,34 @@ def oncall_now_board(*, teams, at: dt.datetime) -> list[TeamNow]:
     contacts = _contacts_by_user(user_ids)
     board = []
     for team in teams:
+        team_role = getattr(team, "viewer_role", None)
         layers: dict[str, list[OnCallEntry]] = {}
         own = [item for item in loaded if item.schedule.team_id == team.pk]
         for item in own:
             for layer in item.layers:
                 entries = layers.setdefault(layer.name, [])
                 for shift in computed[item.schedule.pk].shifts[layer.pk]:
-                    if shift.start <= at < shift.end and item.users[shift.user_id].is_active:
+                    person = item.users[shift.user_id]
+                    if shift.start <= at < shift.end and person.is_active:
+                        reach, account = _reach_for(
+                            viewer, person, contacts.get(shift.user_id, []), team_role
+                        )
                         entries.append(
                             OnCallEntry(
-                                user=item.users[shift.user_id],
+                                user=person,
                                 until=shift.end,
-                                contacts=contacts.get(shift.user_id, []),
+                                contacts=reach,
                                 override=shift.override_id is not None,
+                                account=account,
                             )
                         )
         lead = None
         if team.engineering_lead_id:
+            reach, account = _reach_for(
+                viewer, team.engineering_lead, contacts.get(team.engineering_lead_id, []), team_role
+            )
             lead = OnCallEntry(
-                user=team.engineering_lead,
-                until=None,
-                contacts=contacts.get(team.engineering_lead_id, []),
+                user=team.engineering_lead, until=None, contacts=reach, account=account
             )
         board.append(
             TeamNow(

@@ -57,7 +57,7 @@ UTC = dt.UTC
 @login_required
 def oncall_now(request):
     now = timezone.now()
-    board = oncall_now_board(teams=Team.objects.order_by("name"), at=now)
+    board = oncall_now_board(teams=Team.objects.order_by("name"), at=now, viewer=request.user)
     return render(request, "oncall/now.html", {"board": board, "now": now})
 
 

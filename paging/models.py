@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from oncall.models import masked_tail
+
 
 class EscalationStatus(models.TextChoices):
     ACTIVE = "active", "Escalating"
@@ -167,6 +169,9 @@ class Notification(models.Model):
     def target_display(self):
         if self.channel in (Channel.SLACK, Channel.WEBHOOK, Channel.PAGERDUTY):
             return self.target.split("/")[2] if "//" in self.target else self.target[:20]
+        if self.channel in (Channel.EMAIL, Channel.SMS, Channel.VOICE):
+            # Everyone who may see the incident sees its delivery log; a number is its owner's.
+            return masked_tail(self.target)
         return self.target
 
 

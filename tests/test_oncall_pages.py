@@ -72,7 +72,7 @@ def test_on_call_now_shows_primary_secondary_and_lead_with_until_and_contacts(cl
     assert team.name in html
     assert "Primary" in html and "Secondary" in html and "Engineering lead" in html
     assert people[1].display_name in html  # primary in week two
-    assert "tel:+49 170 0000001" in html
+    assert "SMS ····0001" in html and "+49 170" not in html  # another person's number
     assert "until" in html and 'datetime="2026-01-19T08:00:00+00:00"' in html  # Monday 09:00 CET
 
 

@@ -41,6 +41,15 @@ def has_team_role(user, team_id, minimum: str) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 
+def sees_contact_values(user, person, *, team_role: str | None) -> bool:
+    """Whether `user` may see `person`'s contact values (numbers, addresses, webhook URLs) in
+    full: only the person, Vigil administrators and an admin of the team listing the person
+    (`team_role` is the user's role there, loaded with the page); others see kinds only."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.pk == person.pk or team_role == Role.ADMIN
+
+
 def _team_id_of(obj):
     return obj.pk if obj._meta.label_lower == "oncall.team" else obj.team_id
 
