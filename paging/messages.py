@@ -1,6 +1,7 @@
 """What each channel's message says. Built when the outbox row is written, so a retry sends
 exactly the same bytes."""
 
+import re
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -27,6 +28,23 @@ def incident_url(incident) -> str:
     return settings.SITE_URL + incident.get_absolute_url()
 
 
+# The seed's rules put the measured value into the description ("Error rate is 12.5%", "p95
+# latency is 7.2s (threshold: 5s)", "Queue has 1234 jobs waiting"): the number after the verb.
+VALUE_IN_DESCRIPTION = re.compile(
+    r"\b(?:is|has|to|at|reached)\s+(-?\d+(?:[.,]\d+)*(?:e[+-]?\d+)?(?:\s?%|[a-zA-Zµ]{1,2}\b)?)"
+)
+
+
+def alert_value(*, labels: dict, annotations: dict) -> str:
+    """The alert's value: a `value` annotation or label, else the one its description
+    carries; "" when there is none (the messages then leave the field out)."""
+    explicit = annotations.get("value") or labels.get("value")
+    if explicit not in (None, ""):
+        return str(explicit)
+    found = VALUE_IN_DESCRIPTION.search(str(annotations.get("description") or ""))
+    return found.group(1) if found else ""
+
+
 def alert_facts(*, incident=None, group=None) -> dict:
     """Name, severity, description, value, runbook and dashboard of what paged."""
     if group is None and incident is not None:
@@ -41,7 +59,7 @@ def alert_facts(*, incident=None, group=None) -> dict:
         or annotations.get("summary")
         or (incident.summary if incident else "")
         or "",
-        "value": annotations.get("value") or labels.get("value") or "n/a",
+        "value": alert_value(labels=labels, annotations=annotations),
         "runbook_url": group.runbook_url if group else "",
         "dashboard_url": group.dashboard_url if group else "",
         "incident_title": incident.title if incident else (group.title if group else ""),
@@ -68,19 +86,16 @@ def slack_message(facts: dict, *, ack_url: str = "", channel: str = "") -> dict:
         buttons.append(_button("Acknowledge", ack_url, style="primary"))
     if facts["incident_url"]:
         buttons.append(_button("Open incident", facts["incident_url"]))
+    fields = [{"type": "mrkdwn", "text": f"*Severity:*\n{facts['severity']}"}]
+    if facts["value"]:
+        fields.append({"type": "mrkdwn", "text": f"*Value:*\n{facts['value']}"})
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"🚨 {facts['name']}"[:150]}},
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": (facts["description"] or facts["name"])[:3000]},
         },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Severity:*\n{facts['severity']}"},
-                {"type": "mrkdwn", "text": f"*Value:*\n{facts['value']}"},
-            ],
-        },
+        {"type": "section", "fields": fields},
     ]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
@@ -97,8 +112,9 @@ def email_message(facts: dict, *, to: str, ack_url: str) -> dict:
         facts["description"],
         "",
         f"Severity: {facts['severity']}",
-        f"Value: {facts['value']}",
     ]
+    if facts["value"]:
+        lines.append(f"Value: {facts['value']}")
     if facts["runbook_url"]:
         lines.append(f"Runbook: {facts['runbook_url']}")
     if facts["dashboard_url"]:
@@ -121,16 +137,18 @@ PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 def pagerduty_event(facts: dict, *, routing_key: str, action: str, dedup_key: str) -> dict:
     event = {"routing_key": routing_key, "event_action": action, "dedup_key": dedup_key}
     if action == "trigger":
+        details = {
+            "description": facts["description"],
+            "runbook": facts["runbook_url"],
+            "dashboard": facts["dashboard_url"],
+        }
+        if facts["value"]:
+            details["value"] = facts["value"]
         event["payload"] = {
             "summary": f"[{facts['severity'].upper()}] {facts['name']}"[:1024],
             "source": "vigil",
             "severity": PD_SEVERITY.get(facts["severity"].lower(), "error"),
-            "custom_details": {
-                "description": facts["description"],
-                "runbook": facts["runbook_url"],
-                "dashboard": facts["dashboard_url"],
-                "value": facts["value"],
-            },
+            "custom_details": details,
         }
         event["links"] = [
             {"href": url, "text": text}
@@ -152,7 +170,7 @@ def webhook_message(facts: dict, *, event: str, ack_url: str = "", user=None) ->
             "name": facts["name"],
             "severity": facts["severity"],
             "description": facts["description"],
-            "value": facts["value"],
+            "value": facts["value"] or None,
             "runbook_url": facts["runbook_url"],
             "dashboard_url": facts["dashboard_url"],
         },

@@ -251,6 +251,8 @@ def _pagerduty(*, incident, action, routing=None, round_key=""):
 
 def chat_post(*, group, channel, routing, at=None):
     """Post an alert group to one of the team's chat channels (Slack-compatible webhook)."""
+    from alerts.routing import CHANNEL_LABELS
+
     url = getattr(routing, f"{channel}_webhook_url")
     if not url:
         logger.info("chat_channel_not_configured", team_id=group.team_id, channel=channel)
@@ -264,7 +266,7 @@ def chat_post(*, group, channel, routing, at=None):
                 channel=Channel.SLACK,
                 purpose="chat",
                 target=url,
-                payload=messages.slack_message(facts, channel=f"#{channel}"),
+                payload=messages.slack_message(facts, channel=CHANNEL_LABELS[channel]),
             )
         ]
     )
