@@ -6,7 +6,9 @@ An app registers a panel in its AppConfig.ready():
     register_panel("runbooks", template="runbooks/incident_panel.html",
                    context=lambda *, incident, user: {...}, order=10)
 
-The incident page renders every registered panel in order. A panel's template is rendered
+The incident page renders every registered panel in order; `?part=<name>` (HTMX) renders one
+panel alone, so the page's live layer can refresh it after a timeline event: give the panel's
+box an id and add that refresh to static/js/incidents.js. A panel's template is rendered
 with the request and a context made of the dict its context function returned (each key is a
 template variable, e.g. `{{ postmortem }}`), plus `ctx` (that same dict, for templates that
 prefer `{{ ctx.postmortem }}`) and `incident`. The template draws its own box (a
@@ -41,9 +43,12 @@ def register_panel(name, *, template, context, order=50, placement="side") -> No
     )
 
 
-def panels_for(*, incident, user) -> list[dict[str, Any]]:
+def panels_for(*, incident, user, name=None) -> list[dict[str, Any]]:
+    """Every panel in order, or only the one called `name` (the page's live refresh of it)."""
     rendered = []
     for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.name)):
+        if name is not None and panel.name != name:
+            continue
         rendered.append(
             {
                 "name": panel.name,

@@ -246,6 +246,13 @@ def incident_detail(request, pk):
         return _render_page(
             request, incident, template=f"incidents/detail.html#{part}", with_timeline=False
         )
+    if part and _is_partial(request):
+        panels = panels_for(incident=incident, user=request.user, name=part)
+        if panels:
+            context = {**panels[0]["context"], "ctx": panels[0]["context"], "incident": incident}
+            response = render(request, panels[0]["template"], context)
+            patch_vary_headers(response, ["HX-Request"])
+            return response
     timeline_filter = request.GET.get("filter", "all")
     before = None
     if request.GET.get("before", "").isdigit():

@@ -1,4 +1,5 @@
 import difflib
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from incidents.models import Incident
+from incidents.selectors import timeline_changes_after
 from oncall.models import Team
 from runbooks import services
 from runbooks.forms import CompareForm, RunbookForm, teams_user_may_change
@@ -335,6 +337,7 @@ def step_tick(request, incident_id, slug, step_key):
         pk=incident_id,
     )
     runbook = _runbook(request, slug)
+    since_seq = incident.timeline_seq
     status = 200
     try:
         check = services.runbook_step_tick(
@@ -360,7 +363,20 @@ def step_tick(request, incident_id, slug, step_key):
         {"incident": incident, "item": item, "can_tick": True, "next": target},
         request=request,
     )
-    html += render_to_string(
-        "runbooks/_timeline.html", {"events": _events(incident), "oob": True}, request=request
-    )
+    if urlsplit(target).path == incident.get_absolute_url():
+        # The incident page files new events through its live timeline's inbox.
+        html += render_to_string(
+            "incidents/_events.html",
+            {
+                "events": timeline_changes_after(incident_id=incident.pk, after=since_seq),
+                "incident": incident,
+                "can_change": True,
+                "oob": True,
+            },
+            request=request,
+        )
+    else:
+        html += render_to_string(
+            "runbooks/_timeline.html", {"events": _events(incident), "oob": True}, request=request
+        )
     return HttpResponse(html, status=status)

@@ -7,6 +7,7 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps
+from django.db import connection
 from playwright.sync_api import expect
 
 from accounts import demo as accounts_demo
@@ -16,6 +17,7 @@ from incidents.models import EventKind, TimelineEvent
 from oncall import demo as oncall_demo
 from runbooks import demo as runbooks_demo
 from runbooks.models import StepCheck
+from tests.test_incidents_live import WebProcess, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -216,3 +218,55 @@ def test_a_step_ticks_from_the_panel_on_the_incident_page(page, live_server, inc
     expect(panel).to_contain_text("1 of 6 steps done")
     event = TimelineEvent.objects.get(incident=incident, kind=EventKind.RUNBOOK_STEP)
     assert event.body == "Step 1 — Check Recent Changes: done by Riley Chen"
+
+
+@pytest.fixture
+def web():
+    """The real ASGI server, which the incident page's live stream needs."""
+    process = WebProcess(free_port())
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+        connection.close()
+
+
+def test_a_step_ticked_on_the_incident_page_shows_live_to_a_colleague_without_console_errors(
+    browser, web, incident
+):
+    pages, messages = [], []
+    for username in ("alex", "riley"):
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("console", lambda message: messages.append(message.text))
+        log_in(page, web.url, username)
+        with page.expect_response(lambda r: "/events/stream" in r.url):
+            page.goto(f"{web.url}/incidents/{incident.pk}/")
+        pages.append(page)
+    ticker, watcher = pages
+
+    ticker.get_by_role("region", name="Runbooks").get_by_role(
+        "button", name="Tick Step 1 — Check Recent Changes"
+    ).click()
+    expect(ticker.get_by_role("region", name="Runbooks")).to_contain_text(
+        "Done: Step 1 — Check Recent Changes"
+    )
+    expect(timeline_of(ticker)).to_contain_text("Step 1 — Check Recent Changes: done by Alex")
+
+    # The colleague's page follows without a reload: the timeline and the checklist.
+    panel = watcher.get_by_role("region", name="Runbooks")
+    expect(timeline_of(watcher)).to_contain_text("Step 1 — Check Recent Changes: done by Alex")
+    expect(panel).to_contain_text("Done: Step 1 — Check Recent Changes")
+    expect(panel).to_contain_text("1 of 6 steps done")
+    expect(panel.get_by_role("button", name="Tick Step 1 — Check Recent Changes")).to_have_count(0)
+    # And the colleague can tick the next one from the refreshed panel.
+    panel.get_by_role("button", name="Tick Step 2 — Check Error Patterns").click()
+    expect(ticker.get_by_role("region", name="Runbooks")).to_contain_text("2 of 6 steps done")
+
+    assert not [m for m in messages if "oobErrorNoTarget" in m], messages
+    for page in pages:
+        page.context.close()
+
+
+def timeline_of(page):
+    return page.locator("#timeline-list")

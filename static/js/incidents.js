@@ -84,7 +84,8 @@
       // Do not pull a form out from under someone filling it in; look again a little later.
       if (isEditing(target)) { refreshPart(part, selector, EDITING_RETRY_MS); return; }
       htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, {
-        target: selector, swap: "outerHTML",
+        // select: a panel's answer also carries its stylesheet and script tags; take the box.
+        target: selector, swap: "outerHTML", select: selector,
         headers: { "X-Vigil-Refresh": part + ":" + (swapGeneration[selector] || 0) }
       });
     }, delay || 150);
@@ -148,6 +149,7 @@
     }
     if (kinds.checklist) { refreshPart("checklist", "#checklist"); }
     if (kinds.comms || kinds.severity) { refreshPart("status_update", "#status-update"); }
+    if (kinds.runbook_step) { refreshPart("runbooks", "#rb-panel"); }
   }
 
   function watchInbox() {
