@@ -647,3 +647,38 @@ def test_a_viewer_cannot_record_impact(incident, team):
     viewer = member(team, Role.VIEWER, username="casey")
     response = client_for(viewer).post(url("incident_impact", incident.pk), {"summary": "x"})
     assert response.status_code == 403
+
+
+def test_the_header_says_when_it_was_declared_and_keeps_the_impact_start_as_its_own_fact(
+    team, responder
+):
+    # An alert whose startsAt is five days old, declared a few minutes ago.
+    started = timezone.now() - timedelta(days=5, minutes=7)
+    incident = services.incident_declare(
+        title="Disk filling",
+        severity=Severity.objects.get(name="SEV2"),
+        team=team,
+        by=responder,
+        started_at=started,
+    )
+    Incident.objects.filter(pk=incident.pk).update(
+        declared_at=timezone.now() - timedelta(minutes=7)
+    )
+    html = client_for(responder).get(incident.get_absolute_url()).content.decode()
+    header = html[html.index('id="incident-header"') : html.index("</section>")]
+    assert "declared" in header
+    assert "7 min ago" in header
+    assert "5d" not in header
+    local = timezone.localtime(started)
+    assert f'impact since <time datetime="{started.astimezone(UTC).isoformat()}' in header
+    assert local.strftime("%a %-d %b %H:%M") in header
+
+
+def test_the_ago_wording_matches_the_page_clock():
+    from incidents.templatetags.clocks import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20), now) == "just now"
+    assert ago(now - timedelta(minutes=12), now) == "12 min ago"
+    assert ago(now - timedelta(hours=3, minutes=5), now) == "3h 05m ago"
+    assert ago(now - timedelta(days=5, hours=3), now) == "5d 3h ago"

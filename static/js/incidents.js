@@ -220,8 +220,19 @@
     return m + "m " + pad(sec) + "s";
   }
 
+  function ago(ms) { // as the template filter `ago` words it
+    var m = Math.max(0, Math.floor(ms / 60000));
+    var d = Math.floor(m / 1440), h = Math.floor(m % 1440 / 60);
+    if (d) { return d + "d " + h + "h ago"; }
+    if (h) { return h + "h " + pad(m % 60) + "m ago"; }
+    return m ? m + " min ago" : "just now";
+  }
+
   function tick() {
     var now = Date.now();
+    document.querySelectorAll("[data-ago]").forEach(function (el) {
+      el.textContent = ago(now - Date.parse(el.dataset.ago));
+    });
     document.querySelectorAll("[data-duration-start]").forEach(function (el) {
       var end = el.dataset.durationEnd ? Date.parse(el.dataset.durationEnd) : now;
       el.textContent = span(end - Date.parse(el.dataset.durationStart));
