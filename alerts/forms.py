@@ -2,7 +2,7 @@ import re
 
 from django import forms
 
-from alerts.models import MATCH_OPS, IntegrationKind, TeamRouting
+from alerts.models import MATCH_OPS, IntegrationKind, TeamRouting, matcher_regex
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
@@ -17,11 +17,11 @@ def parse_matchers(text: str) -> list[dict]:
         if not found or found.group(2) not in MATCH_OPS:
             raise forms.ValidationError(f'{raw.strip()!r} is not a matcher like service="api".')
         name, op, value = found.groups()
-        if op in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise forms.ValidationError(f"{value!r} is not a regular expression.") from exc
+        if op in ("=~", "!~") and matcher_regex(value) is None:
+            raise forms.ValidationError(
+                f"{value!r} is not a regular expression in Alertmanager's syntax (RE2: no "
+                "lookarounds or backreferences)."
+            )
         matchers.append({"name": name, "op": op, "value": value})
     if not matchers:
         raise forms.ValidationError("Add at least one matcher.")
