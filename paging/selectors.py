@@ -1,6 +1,14 @@
-from django.db.models import Prefetch
+from dataclasses import dataclass
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from paging.models import DeliveryAttempt, Escalation, Notification
+from django.db.models import Prefetch
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import EventKind, TimelineEvent
+from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
+from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
 
 
 def delivery_log_for(*, incident) -> dict:
@@ -17,3 +25,110 @@ def delivery_log_for(*, incident) -> dict:
         .order_by("created_at", "id")[:200]
     )
     return {"escalation": escalation, "notifications": notifications}
+
+
+@dataclass
+class FiredAlert:
+    name: str
+    summary: str
+
+
+@dataclass
+class AckPage:
+    """What the acknowledge page shows the paged person: what fired, since when, what to
+    read first, and who (if anyone) already acknowledged it."""
+
+    page: Page
+    incident: object
+    alerts: list
+    runbook: object
+    runbook_url: str
+    external_runbook_url: str
+    time_zone: str
+
+    @property
+    def escalation(self):
+        return self.page.escalation
+
+    @property
+    def declared_ago(self) -> str:
+        """Like "4 min ago": how long people have known, not since the alert's own start."""
+        minutes = max(0, int((timezone.now() - self.incident.declared_at).total_seconds() // 60))
+        if minutes < 1:
+            return "just now"
+        if minutes < 60:
+            return f"{minutes} min ago"
+        hours, minutes = divmod(minutes, 60)
+        if hours < 48:
+            return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
+        return f"{hours // 24} days ago"
+
+    @property
+    def can_acknowledge(self):
+        if self.page.ack_link_used_at:
+            return False
+        return self.escalation.status in (EscalationStatus.ACTIVE, EscalationStatus.EXHAUSTED)
+
+
+def _http_url(value) -> str:
+    """Only http(s) links reach an href: an alert's annotations are anyone's text."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        parsed = urlparse(value)
+    except ValueError:  # "http://[oops" and the like
+        return ""
+    return value if parsed.scheme.lower() in ("http", "https") and parsed.netloc else ""
+
+
+def _zone_name(name) -> str:
+    try:
+        ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name or "UTC"
+
+
+def ack_page_for(*, page_id) -> AckPage | None:
+    """The acknowledge link's page: the incident's alerts (names and summaries) and its
+    matched runbook, as the incident page finds it. Fixed queries."""
+    page = (
+        Page.objects.select_related("incident__severity", "user", "escalation__acknowledged_by")
+        .filter(pk=page_id)
+        .first()
+    )
+    if page is None:
+        return None
+    incident = page.incident
+    alerts, links = [], []
+    datas = TimelineEvent.objects.filter(
+        incident_id=incident.pk, kind=EventKind.ALERT, deleted_at__isnull=True
+    ).values_list("data", flat=True)
+    for data in datas:
+        if not isinstance(data, dict) or data.get("status") == "resolved":
+            continue
+        name = data.get("alertname")
+        annotations = data.get("annotations")
+        summary = annotations.get("summary", "") if isinstance(annotations, dict) else ""
+        if not isinstance(name, str) or not name or any(a.name == name for a in alerts):
+            continue
+        alerts.append(FiredAlert(name=name, summary=summary if isinstance(summary, str) else ""))
+        link = _http_url(data.get("runbook_url"))
+        if link and link not in links:
+            links.append(link)
+    offered = runbooks_for_incident(incident=incident)
+    runbook = offered[0].runbook if offered else None
+    runbook_url = ""
+    if runbook:
+        runbook_url = reverse("incident_runbooks", args=[incident.pk]) + f"?runbook={runbook.slug}"
+    # The alert's own runbook link, when it points outside Vigil.
+    external = next((u for u in links if runbook_slug_from_url(u) is None), "")
+    return AckPage(
+        page=page,
+        incident=incident,
+        alerts=alerts,
+        runbook=runbook,
+        runbook_url=runbook_url,
+        external_runbook_url=external,
+        time_zone=_zone_name(page.user.time_zone),
+    )

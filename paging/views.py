@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from paging.messages import ACK_SALT
 from paging.models import InAppNotification, Page
+from paging.selectors import ack_page_for
 from paging.services import PagingError, notifications_mark_read, page_acknowledge_by_link
 from vigil import sse
 
@@ -23,38 +24,47 @@ BELL_POLL_SECONDS = 1.0
 BELL_RETRY_MS = 2000
 
 
-def _page_from_token(token):
+def _page_id_from_token(token):
     try:
         data = signing.loads(token, salt=ACK_SALT, max_age=ACK_LINK_MAX_AGE)
-        return Page.objects.select_related("incident", "user").get(pk=data["page"])
-    except (signing.BadSignature, KeyError, TypeError, Page.DoesNotExist):
+        return int(data["page"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
+
+
+def _page_from_token(token):
+    page_id = _page_id_from_token(token)
+    if page_id is None:
+        return None
+    return Page.objects.select_related("incident", "user").filter(pk=page_id).first()
+
+
+def _ack_render(request, ack, *, status=200, **context):
+    return render(request, "paging/ack_link.html", {"ack": ack, **context}, status=status)
 
 
 def ack_link(request, token):
     """GET shows what is being acknowledged (link scanners must not acknowledge); POST does it.
     The signed token is the credential: no sign-in needed at 3 AM on a phone."""
-    page = _page_from_token(token)
-    if page is None:
-        return render(
-            request, "paging/ack_link.html", {"error": "This link is not valid."}, status=404
-        )
+    page_id = _page_id_from_token(token)
+    ack = ack_page_for(page_id=page_id) if page_id is not None else None
+    if ack is None:
+        return _ack_render(request, None, status=404, error="This link is not valid.")
     if request.method == "POST":
+        was_open = ack.can_acknowledge
         try:
-            page_acknowledge_by_link(page_id=page.pk)
+            page_acknowledge_by_link(page_id=ack.page.pk)
         except PagingError as exc:
-            return render(
-                request, "paging/ack_link.html", {"page": page, "error": str(exc)}, status=410
-            )
-        return render(request, "paging/ack_link.html", {"page": page, "done": True})
-    if page.ack_link_used_at:
-        return render(
-            request,
-            "paging/ack_link.html",
-            {"page": page, "error": "This acknowledgement link was already used."},
-            status=410,
+            return _ack_render(request, ack, status=410, error=str(exc))
+        ack = ack_page_for(page_id=ack.page.pk)
+        # Someone else may have acknowledged first: say so rather than take the credit.
+        mine = was_open and ack.escalation.acknowledged_by_id == ack.page.user_id
+        return _ack_render(request, ack, done=True, mine=mine)
+    if ack.page.ack_link_used_at:
+        return _ack_render(
+            request, ack, status=410, error="This acknowledgement link was already used."
         )
-    return render(request, "paging/ack_link.html", {"page": page})
+    return _ack_render(request, ack)
 
 
 def _twiml(text: str) -> HttpResponse:

@@ -74,7 +74,10 @@ def runbook_slug_from_url(url: str) -> str | None:
     """The slug when an alert's runbook URL points into this Vigil, else None."""
     if not url or not isinstance(url, str):
         return None
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError:  # an alert's annotation is anyone's text: "http://[oops"
+        return None
     site = urlparse(settings.SITE_URL)
     if parsed.netloc and (parsed.scheme, parsed.netloc) != (site.scheme, site.netloc):
         return None
