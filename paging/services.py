@@ -224,11 +224,20 @@ def _pagerduty(*, incident, action, routing=None, round_key=""):
     routing = routing or team_routing(incident.team)
     if not routing.pagerduty_routing_key:
         return
-    if (
-        action != "trigger"
-        and not Notification.objects.filter(key=f"pd:{incident.pk}:trigger").exists()
-    ):
-        return
+    if action != "trigger":
+        # An acknowledge or resolve belongs to the latest trigger: a reopened incident's
+        # second round has keys of its own, or the outbox would drop them as sent.
+        latest = (
+            Notification.objects.filter(
+                incident=incident, channel=Channel.PAGERDUTY, purpose="trigger"
+            )
+            .order_by("-id")
+            .values_list("key", flat=True)
+            .first()
+        )
+        if latest is None:
+            return
+        round_key = latest.removeprefix(f"pd:{incident.pk}:trigger")
     facts = messages.alert_facts(incident=incident)
     _outbox_write(
         [

@@ -132,3 +132,24 @@ def test_a_window_of_zero_never_reopens(client, setup):
         incident_change_status(incident=incident, status=Status.RESOLVED, by=people["primary"])
     _send(client, setup, firing_payload(), resolved_at + dt.timedelta(minutes=1))
     assert Incident.objects.count() == 2
+
+
+def test_a_reopened_incident_tells_pagerduty_of_its_second_acknowledge_and_resolve(client, setup):
+    team, people, _integration, _token = setup
+    TeamRouting.objects.update_or_create(team=team, defaults={"pagerduty_routing_key": "R0UT1NG"})
+    incident = _fire_and_resolve(client, setup)
+    resolved_at = T0 + dt.timedelta(minutes=6)
+    with time_machine.travel(resolved_at, tick=False):
+        incident_change_status(incident=incident, status=Status.RESOLVED, by=people["primary"])
+    _send(client, setup, firing_payload(), resolved_at + dt.timedelta(minutes=10))
+    incident.refresh_from_db()
+    with time_machine.travel(resolved_at + dt.timedelta(minutes=12), tick=False):
+        incident_change_status(incident=incident, status=Status.ACKNOWLEDGED, by=people["primary"])
+        incident_change_status(incident=incident, status=Status.RESOLVED, by=people["primary"])
+
+    sent = Notification.objects.filter(incident=incident, channel="pagerduty")
+    purposes = list(sent.order_by("id").values_list("purpose", flat=True))
+    assert purposes.count("trigger") == 2
+    assert purposes.count("resolve") == 2
+    assert purposes[-2:] == ["acknowledge", "resolve"]
+    assert len(set(sent.values_list("key", flat=True))) == len(purposes)
