@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from vigil.links import http_url
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -85,6 +87,11 @@ class Decision(models.TextChoices):
     FIRED_AGAIN = "fired_again", "Fired again: joined its open incident"
 
 
+def annotation_link(annotations: dict, name: str) -> str:
+    """An alert's `<name>_url` or `<name>` annotation, when it is an http(s) link."""
+    return http_url(annotations.get(f"{name}_url")) or http_url(annotations.get(name))
+
+
 class AlertGroup(models.Model):
     """Alerts that share a group key (Alertmanager groupKey, or a generic dedup_key). At most
     one open group per key: a database constraint, so concurrent senders cannot split it."""
@@ -133,11 +140,11 @@ class AlertGroup(models.Model):
 
     @property
     def runbook_url(self):
-        return self.annotations.get("runbook_url") or self.annotations.get("runbook") or ""
+        return annotation_link(self.annotations, "runbook")
 
     @property
     def dashboard_url(self):
-        return self.annotations.get("dashboard_url") or self.annotations.get("dashboard") or ""
+        return annotation_link(self.annotations, "dashboard")
 
 
 class Alert(models.Model):

@@ -15,6 +15,7 @@ from alerts.models import (
     Integration,
     Silence,
     TeamRouting,
+    annotation_link,
     matchers_match,
     new_token,
     token_hash,
@@ -154,12 +155,8 @@ def alert_event_data(*, alert, group) -> dict:
         "fingerprint": alert.fingerprint,
         "group_key": group.group_key,
         "status": alert.status,
-        "runbook_url": alert.annotations.get("runbook_url")
-        or alert.annotations.get("runbook")
-        or "",
-        "dashboard_url": alert.annotations.get("dashboard_url")
-        or alert.annotations.get("dashboard")
-        or "",
+        "runbook_url": annotation_link(alert.annotations, "runbook"),
+        "dashboard_url": annotation_link(alert.annotations, "dashboard"),
     }
 
 
