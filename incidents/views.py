@@ -5,11 +5,13 @@ answers either a redirect (no JavaScript) or, for HTMX, the changed part of the 
 timeline events written meanwhile (the browser files them into the timeline by their seq).
 """
 
+import time
 from datetime import UTC
 
 import structlog
 from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -63,7 +65,7 @@ from incidents.selectors import (
 from incidents.services import IncidentError
 from oncall.models import ROLE_RANK, Role
 from vigil import sse
-from vigil.access import CHANGE, can, get_object_for_user, team_roles
+from vigil.access import CHANGE, VIEW, can, get_object_for_user, team_roles
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +75,7 @@ PAGE_PARTS = {"header", "checklist", "status_update", "impact"}
 # long one connection lives before the browser reconnects (and picks up where it left off).
 STREAM_POLL_SECONDS = 0.3
 STREAM_RETRY_MS = 1000
+STREAM_ACCESS_RECHECK_SECONDS = 5
 
 
 def _is_partial(request):
@@ -569,6 +572,16 @@ def _render_changes(*, incident, user, can_change, csrf_token, after):
     return "".join(chunks), after
 
 
+def _stream_rights(user_pk, incident_pk):
+    """None when the person may no longer view the incident, else whether they may change
+    it, from fresh rows (not the stream's copies)."""
+    user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
+    incident = Incident.objects.filter(pk=incident_pk).first()
+    if user is None or incident is None or not can(user, VIEW, incident):
+        return None
+    return can(user, CHANGE, incident)
+
+
 @login_required
 async def timeline_stream(request, pk):
     """Server-sent events: every new or changed timeline event, id = its seq."""
@@ -577,12 +590,23 @@ async def timeline_stream(request, pk):
     can_change = await sync_to_async(can)(user, CHANGE, incident)
     csrf_token = get_token(request)
     position = {"after": _stream_position(request)}
+    rights = {"can_change": can_change, "checked": time.monotonic()}
 
     def poll():
+        # Access can be taken away while the page is open (a private incident's viewer
+        # removed from its team, an account deactivated): look again every few seconds and
+        # end the stream; the browser's reconnect then gets the 404 anyone else gets.
+        if time.monotonic() - rights["checked"] >= STREAM_ACCESS_RECHECK_SECONDS:
+            rights["checked"] = time.monotonic()
+            now = _stream_rights(user.pk, incident.pk)
+            if now is None:
+                log.info("timeline_stream.access_gone", incident_id=incident.pk, user_id=user.pk)
+                return None
+            rights["can_change"] = now
         chunk, position["after"] = _render_changes(
             incident=incident,
             user=user,
-            can_change=can_change,
+            can_change=rights["can_change"],
             csrf_token=csrf_token,
             after=position["after"],
         )

@@ -104,3 +104,40 @@ def test_times_in_the_stream_are_in_the_viewers_time_zone(alex, incident):
     local = event.occurred_at.astimezone(ZoneInfo("Asia/Tokyo"))
     assert f">{local:%b} {local.day}, {local:%H:%M}</time>" in messages[0][2]
     assert f'title="{event.occurred_at:%Y-%m-%d %H:%M:%S} UTC"' in messages[0][2]
+
+
+def test_a_private_incidents_stream_ends_when_the_viewers_access_is_removed(
+    alex, incident, monkeypatch
+):
+    from asgiref.sync import sync_to_async
+
+    from incidents import views
+
+    bob = member(incident.team, Role.RESPONDER, username="bob")
+    monkeypatch.setattr(views, "STREAM_ACCESS_RECHECK_SECONDS", 0)
+    incident.is_private = True
+    incident.save(update_fields=["is_private"])
+    path = reverse("incident_event_stream", args=[incident.pk])
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(alex)
+        response = await client.get(path)
+        assert response.status_code == 200
+        stream = aiter(response.streaming_content)
+        text = (await asyncio.wait_for(anext(stream), 5)).decode()
+        assert text.startswith("retry:")
+        await alex.memberships.all().adelete()  # removed from the team, the page still open
+        await sync_to_async(services.timeline_note_add)(
+            incident=incident, body="after removal", author=bob
+        )
+        try:
+            while True:
+                text += (await asyncio.wait_for(anext(stream), 5)).decode()
+        except StopAsyncIteration:
+            return text
+
+    text = async_to_sync(go)()
+    assert "after removal" not in text
+    again = async_to_sync(AsyncClient().get)(path)
+    assert again.status_code in (302, 404)

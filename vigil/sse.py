@@ -58,9 +58,10 @@ def event(name: str, html: str, *, id=None) -> str:
 
 
 async def polling(poll, *, poll_seconds, retry_ms, comment="", on_close=None):
-    """Yield what the synchronous `poll()` returns ("" for nothing) every `poll_seconds`, a
-    keep-alive when quiet, until the lifetime is over or the client goes. `on_close` runs at
-    the end, however the stream ends; a closed tab is routine and logs nothing above debug.
+    """Yield what the synchronous `poll()` returns ("" for nothing, None to end the stream)
+    every `poll_seconds`, a keep-alive when quiet, until the lifetime is over or the client
+    goes. `on_close` runs at the end, however the stream ends; a closed tab is routine and
+    logs nothing above debug.
 
     The connection the view used before the stream began (signing in, the access check) is
     given back first; each poll then borrows one and gives it back in its own thread, which
@@ -72,6 +73,8 @@ async def polling(poll, *, poll_seconds, retry_ms, comment="", on_close=None):
         while time.monotonic() - started < LIFETIME_SECONDS:
             async with _slots():
                 chunk = await sync_to_async(_poll_once)(poll)
+            if chunk is None:  # the poll says the stream is over (e.g. access was removed)
+                return
             if chunk:
                 yield chunk
                 last_sent = time.monotonic()
