@@ -30,6 +30,7 @@ from incidents.services import (
     timeline_event_add,
     timeline_events_add,
 )
+from vigil.text import one_line
 
 logger = structlog.get_logger(__name__)
 
@@ -240,9 +241,10 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
                     team=_team_for(integration, first.labels, rules),
                     group_key=key,
                     status=GroupStatus.FIRING,
-                    title=(
-                        first.labels.get("alertname") or first.annotations.get("summary") or key
-                    )[:300],
+                    title=one_line(
+                        first.labels.get("alertname") or first.annotations.get("summary") or key,
+                        300,
+                    ),
                     severity=first.labels.get("severity", "")[:32],
                     labels=first.labels,
                     annotations=first.annotations,

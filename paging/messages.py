@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from vigil.text import one_line
+
 ACK_SALT = "vigil.paging.ack-link"
 
 
@@ -126,7 +128,7 @@ def email_message(facts: dict, *, to: str, ack_url: str) -> dict:
     ]
     return {
         "to": to,
-        "subject": f"[{facts['severity'].upper()}] {facts['name']}"[:200],
+        "subject": one_line(f"[{facts['severity'].upper()}] {facts['name']}", 200),
         "body": "\n".join(lines),
     }
 
