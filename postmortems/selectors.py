@@ -1,5 +1,6 @@
 """Reads that feed postmortem pages; each declares its own joins so query counts stay fixed."""
 
+import re
 from datetime import timedelta
 
 from django.db import connection
@@ -25,6 +26,25 @@ SIMILAR_LIMIT = 5
 SIMILAR_SCAN_LIMIT = 500
 RECENTLY_PUBLISHED_DAYS = 30
 
+# The seed's "What Went Well/Wrong" marks: emoji draw as empty boxes without an emoji font.
+_MARK_ICONS = {
+    mark: (
+        f'<svg class="icon {cls}" role="img" aria-label="{name}" viewBox="0 0 24 24" '
+        f'width="16" height="16" focusable="false"><circle cx="12" cy="12" r="10"/>'
+        f'<path d="{path}"/></svg>'
+    )
+    for mark, cls, name, path in (
+        ("\u2705", "icon-ok", "Check mark", "M16 9l-5.5 6L8 12.5"),
+        ("\u274c", "icon-bad", "Cross mark", "M15 9l-6 6M9 9l6 6"),
+    )
+}
+_MARKS = re.compile("([\u2705\u274c])\ufe0f?")
+
+
+def postmortem_markdown(text: str) -> str:
+    """A postmortem's Markdown as safe HTML, its check and cross marks drawn as SVG icons."""
+    return _MARKS.sub(lambda m: _MARK_ICONS[m.group(1)], render_markdown(text))
+
 
 def postmortem_queryset():
     return Postmortem.objects.select_related(
@@ -45,7 +65,7 @@ def postmortem_page_data(postmortem):
     pattern = blameless.name_pattern(blameless.directory_names())
     for section in sections:
         section.findings = blameless.check_text(section.body, pattern)
-        section.html = render_markdown(section.body)
+        section.html = postmortem_markdown(section.body)
         section.threads = [t for t in threads if t.section_key == section.key]
     return {
         "sections": sections,

@@ -23,7 +23,6 @@ from postmortems.models import (
     TimelineSource,
 )
 from vigil import access
-from vigil.markdown import render_markdown
 
 
 def _is_partial(request):
@@ -143,7 +142,7 @@ def _section_or_404(postmortem, key):
 def _section_response(request, postmortem, section, *, status=200, **extra):
     pattern = blameless.name_pattern(blameless.directory_names())
     section.findings = blameless.check_text(section.body, pattern)
-    section.html = render_markdown(section.body)
+    section.html = selectors.postmortem_markdown(section.body)
     section.threads = list(
         ReviewThread.objects.filter(postmortem=postmortem, section_key=section.key)
         .select_related("created_by", "resolved_by")
@@ -178,11 +177,11 @@ def section_save(request, pk, key):
         conflict = {
             "message": str(exc),
             "theirs": exc.current.body,
-            "theirs_html": render_markdown(exc.current.body),
+            "theirs_html": selectors.postmortem_markdown(exc.current.body),
             "theirs_by": exc.current.updated_by,
             "theirs_at": exc.current.updated_at,
             "yours": exc.attempted,
-            "yours_html": render_markdown(exc.attempted),
+            "yours_html": selectors.postmortem_markdown(exc.attempted),
         }
         if _is_partial(request):
             response = _section_response(
@@ -220,7 +219,11 @@ def section_preview(request, pk, key):
     return render(
         request,
         "postmortems/preview.html",
-        {"html": render_markdown(body), "findings": findings, "guidance": _guidance()},
+        {
+            "html": selectors.postmortem_markdown(body),
+            "findings": findings,
+            "guidance": _guidance(),
+        },
     )
 
 
@@ -484,7 +487,7 @@ def print_view(request, pk):
         "postmortems/print.html",
         {
             "pm": postmortem,
-            "html": render_markdown(_document(postmortem)),
+            "html": selectors.postmortem_markdown(_document(postmortem)),
         },
     )
 
