@@ -11,6 +11,7 @@ import structlog
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -34,6 +35,7 @@ from oncall.models import (
 )
 from oncall.selectors import escalation_policy_for, load_schedules
 from oncall.shifts import LayerSpec, nonexistent_handoffs
+from paging.models import InAppNotification
 
 log = structlog.get_logger(__name__)
 
@@ -276,35 +278,95 @@ def swap_request_create(*, layer, requester, recipient, start, end, reason="", b
         obj=swap,
         after={"recipient": recipient.username, "start": start.isoformat(), "end": end.isoformat()},
     )
-    transaction.on_commit(lambda: _notify_swap(swap.pk))
+    _swap_bell(
+        swap,
+        user=recipient,
+        title=f"{requester.display_name} asks you to cover {layer}",
+        body=f"{_swap_window(swap)}. Reason: {swap.reason or '-'}",
+        url=reverse("oncall_mine") + f"#swap-{swap.pk}",
+    )
+    _notify_swap(swap.pk, SwapRequest.Status.PENDING)
     return swap
 
 
-def _notify_swap(swap_id):
+def _swap_window(swap) -> str:
+    """Like "From Mon 5 Jan 09:00 to Tue 6 Jan 09:00 CET", in the schedule's time zone."""
+    tz = ZoneInfo(swap.layer.schedule.time_zone or "UTC")
+    start, end = swap.start.astimezone(tz), swap.end.astimezone(tz)
+    return f"From {start:%a} {start.day} {start:%b %H:%M} to {end:%a} {end.day} {end:%b %H:%M %Z}"
+
+
+def _swap_bell(swap, *, user, title, body, url) -> None:
+    """The bell (in-app notification) for a swap request or its answer, written in the same
+    transaction as the change it tells of; the email follows after the commit."""
+    InAppNotification.objects.create(user=user, title=title[:300], body=body, url=url)
+
+
+def _notify_swap(swap_id, status):
     from oncall.tasks import swap_request_notify
 
-    try:
-        swap_request_notify.delay(swap_id)
-    except Exception:  # noqa: BLE001 - the request is saved; it shows on My shifts regardless
-        log.exception("swap_request_notify_enqueue_failed", swap_id=swap_id)
+    def enqueue():
+        try:
+            swap_request_notify.delay(swap_id, status)
+        except Exception:  # noqa: BLE001 - the change is saved; it shows on the bell regardless
+            log.exception("swap_request_notify_enqueue_failed", swap_id=swap_id, status=status)
+
+    transaction.on_commit(enqueue)
 
 
-def swap_request_notify_send(*, swap_id: int) -> None:
+def swap_request_notify_send(*, swap_id: int, status: str = SwapRequest.Status.PENDING) -> None:
+    """Email the person a swap request or its answer is for. Sent only while the request is
+    still in `status`, so a request answered before its email went out sends the answer only."""
     swap = SwapRequest.objects.select_related("requester", "recipient", "layer__schedule").get(
         pk=swap_id
     )
-    if swap.status != SwapRequest.Status.PENDING or not swap.recipient.email:
+    if swap.status != status:
+        return
+    window = f"from {swap.start:%Y-%m-%d %H:%M} to {swap.end:%Y-%m-%d %H:%M} UTC"
+    if status == SwapRequest.Status.PENDING:
+        to = swap.recipient
+        subject = f"[Vigil] {swap.requester} asks you to cover {swap.layer}"
+        message = (
+            f"{swap.requester} asks you to cover {swap.layer} {window}.\n"
+            f"Reason: {swap.reason or '-'}\n"
+            "Accept or decline it on your My shifts page."
+        )
+    elif status == SwapRequest.Status.CANCELLED:
+        to = swap.recipient
+        subject = f"[Vigil] {swap.requester} cancelled their swap request for {swap.layer}"
+        message = f"{swap.requester} no longer needs you to cover {swap.layer} {window}."
+    else:
+        to = swap.requester
+        verb = swap.get_status_display().lower()
+        subject = f"[Vigil] {swap.recipient} {verb} your swap request for {swap.layer}"
+        message = f"{swap.recipient} {verb} covering {swap.layer} for you {window}."
+        if status == SwapRequest.Status.DECLINED:
+            message += "\nYou are still on call then: ask someone else on the layer's cover page."
+    if not to.email:
         return
     send_mail(
-        subject=f"[Vigil] {swap.requester} asks you to cover {swap.layer}",
-        message=(
-            f"{swap.requester} asks you to cover {swap.layer} from {swap.start:%Y-%m-%d %H:%M} "
-            f"to {swap.end:%Y-%m-%d %H:%M} UTC.\nReason: {swap.reason or '-'}\n"
-            "Accept or decline it on your My shifts page."
-        ),
+        subject=subject,
+        message=message,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[swap.recipient.email],
+        recipient_list=[to.email],
     )
+
+
+def _swap_answered(swap, *, by) -> None:
+    """Bell and email for an accepted, declined or cancelled swap request."""
+    if swap.status == SwapRequest.Status.CANCELLED:
+        user, url = swap.recipient, reverse("oncall_mine")
+        title = f"{by.display_name} cancelled the swap request for {swap.layer}"
+    else:
+        user = swap.requester
+        title = f"{by.display_name} {swap.get_status_display().lower()} your swap request"
+        if swap.status == SwapRequest.Status.ACCEPTED:
+            day = swap.start.astimezone(ZoneInfo(swap.layer.schedule.time_zone or "UTC")).date()
+            url = reverse("oncall_schedule", args=[swap.layer.schedule_id]) + f"?date={day}"
+        else:
+            url = reverse("oncall_cover", args=[swap.layer_id])
+    _swap_bell(swap, user=user, title=title, body=f"{swap.layer}: {_swap_window(swap)}", url=url)
+    _notify_swap(swap.pk, swap.status)
 
 
 def _decide(swap, by, status):
@@ -334,6 +396,7 @@ def swap_request_accept(*, swap, by) -> Override:
     locked.override = override
     locked.save(update_fields=["status", "decided_at", "override"])
     audit_record(actor=by, action="swap.accept", obj=locked, after={"override": override.pk})
+    _swap_answered(locked, by=by)
     return override
 
 
@@ -344,6 +407,7 @@ def swap_request_decline(*, swap, by) -> SwapRequest:
     locked = _decide(swap, by, SwapRequest.Status.DECLINED)
     locked.save(update_fields=["status", "decided_at"])
     audit_record(actor=by, action="swap.decline", obj=locked)
+    _swap_answered(locked, by=by)
     return locked
 
 
@@ -354,6 +418,7 @@ def swap_request_cancel(*, swap, by) -> SwapRequest:
     locked = _decide(swap, by, SwapRequest.Status.CANCELLED)
     locked.save(update_fields=["status", "decided_at"])
     audit_record(actor=by, action="swap.cancel", obj=locked)
+    _swap_answered(locked, by=by)
     return locked
 
 

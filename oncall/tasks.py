@@ -25,5 +25,5 @@ def raise_gaps():
     time_limit=30,
     soft_time_limit=20,
 )
-def swap_request_notify(swap_id):
-    services.swap_request_notify_send(swap_id=swap_id)
+def swap_request_notify(swap_id, status="pending"):
+    services.swap_request_notify_send(swap_id=swap_id, status=status)
