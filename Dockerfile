@@ -10,7 +10,8 @@ COPY pyproject.toml README.md ./
 RUN pip install --no-cache-dir .
 
 COPY . .
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+RUN SECRET_KEY=collectstatic-only PAGING_WEBHOOK_SECRET=collectstatic-only-webhooks \
+    python manage.py collectstatic --noinput \
     && useradd --create-home --uid 10001 vigil && chown -R vigil /app
 USER vigil
 

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import ipaddress
 import time
 
 import structlog
@@ -125,14 +126,33 @@ def webhook(request, public_id, token=None):
     return JsonResponse({"status": "accepted", **summary}, status=202)
 
 
+_INTERNAL_NETWORKS = [
+    ipaddress.ip_network(net)
+    for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+]
+
+
+def _internal_client(request) -> bool:
+    """A client on loopback or an RFC 1918 / unique-local network (a Prometheus inside)."""
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return address.is_loopback or any(address in net for net in _INTERNAL_NETWORKS)
+
+
 def metrics_view(request):
     from django.conf import settings
 
     expected = getattr(settings, "METRICS_TOKEN", "")
     if expected:
         auth = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(auth.encode(), f"Bearer {expected}".encode()):
+        if not hmac.compare_digest(auth.encode("utf-8", "replace"), f"Bearer {expected}".encode()):
             return HttpResponse("A metrics token is required.", status=401)
+    elif settings.PRODUCTION and not _internal_client(request):
+        return HttpResponse(
+            "Set METRICS_TOKEN to read /metrics from outside this network.", status=401
+        )
     return HttpResponse(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -194,3 +194,19 @@ def test_metrics_can_require_a_token(client, settings):
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+@pytest.mark.django_db
+def test_production_without_a_token_serves_metrics_only_inside_the_network(client, settings):
+    settings.PRODUCTION = True
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="2001:db8::1").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="10.0.3.4").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics", REMOTE_ADDR="10.0.3.4").status_code == 401
+    ok = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer s3cret")
+    assert ok.status_code == 200
+    odd = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cr\u00e9t")
+    assert odd.status_code == 401

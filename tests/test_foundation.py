@@ -82,6 +82,7 @@ def test_production_uses_postgresql_redis_and_json_logs():
         LOAD,
         VIGIL_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(50),
+        PAGING_WEBHOOK_SECRET=secrets.token_urlsafe(32),
         ALLOWED_HOSTS="vigil.example",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/vigil",
         REDIS_URL="redis://127.0.0.1:6379/0",
@@ -96,11 +97,21 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_to_sign_webhooks_with_the_secret_key():
+    key = secrets.token_urlsafe(50)
+    base = {"VIGIL_ENV": "production", "SECRET_KEY": key, "ALLOWED_HOSTS": "vigil.example"}
+    missing = _run_python(LOAD, **base)
+    assert missing.returncode != 0 and "PAGING_WEBHOOK_SECRET must be set" in missing.stderr
+    same = _run_python(LOAD, **base, PAGING_WEBHOOK_SECRET=key)
+    assert same.returncode != 0 and "differ from SECRET_KEY" in same.stderr
+
+
 def test_check_deploy_reports_nothing_with_production_settings():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         VIGIL_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(50),
+        PAGING_WEBHOOK_SECRET=secrets.token_urlsafe(32),
         ALLOWED_HOSTS="vigil.example",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/vigil",
         REDIS_URL="redis://127.0.0.1:6379/0",
@@ -189,7 +200,7 @@ def test_htmx_is_served_from_our_static_files_with_eval_off(client, db):
 
 
 def test_docker_compose_file_is_valid():
-    env = {**os.environ, "SECRET_KEY": "x" * 50}
+    env = {**os.environ, "SECRET_KEY": "x" * 50, "PAGING_WEBHOOK_SECRET": "y" * 32}
     has_compose = (
         shutil.which("docker")
         and subprocess.run(

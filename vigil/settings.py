@@ -313,12 +313,23 @@ PAGING_BACKOFF_MAX = env.float("PAGING_BACKOFF_MAX", default=300.0)
 PAGERDUTY_EVENTS_URL = env.str(
     "PAGERDUTY_EVENTS_URL", default="https://events.pagerduty.com/v2/enqueue"
 )
-# Generic outgoing webhooks are signed with HMAC-SHA256 under this secret.
-PAGING_WEBHOOK_SECRET = secret("PAGING_WEBHOOK_SECRET", default=SECRET_KEY)
+# Generic outgoing webhooks are signed with HMAC-SHA256 under this secret. Receivers hold it
+# to verify, so in production it must be a secret of its own, never SECRET_KEY (which also
+# signs acknowledgement links and sessions).
+PAGING_WEBHOOK_SECRET = secret(
+    "PAGING_WEBHOOK_SECRET", default="" if PRODUCTION else "dev-only-webhooks-" + "y" * 40
+)
+if PRODUCTION and (not PAGING_WEBHOOK_SECRET or PAGING_WEBHOOK_SECRET == SECRET_KEY):
+    raise ImproperlyConfigured(
+        "PAGING_WEBHOOK_SECRET must be set (or PAGING_WEBHOOK_SECRET_FILE) in production, and "
+        "differ from SECRET_KEY: webhook receivers hold it."
+    )
 # SMS and phone-call contact methods go through a Twilio-compatible REST API.
 SMS_API_URL = env.str("SMS_API_URL", default="https://api.twilio.com")
 SMS_ACCOUNT_SID = env.str("SMS_ACCOUNT_SID", default="")
 SMS_AUTH_TOKEN = secret("SMS_AUTH_TOKEN", default="")
 SMS_FROM_NUMBER = env.str("SMS_FROM_NUMBER", default="")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# /metrics needs `Authorization: Bearer <METRICS_TOKEN>` when set. Unset, development serves
+# it to anyone, and production only to clients on loopback or private addresses.
 METRICS_TOKEN = secret("METRICS_TOKEN", default="")
