@@ -93,6 +93,35 @@ def test_a_viewer_is_not_offered_end_silence(client, team):
     assert "End silence" in client.get(reverse("alerts_silences")).content.decode()
 
 
+def test_only_the_person_covering_or_a_manager_is_offered_remove_override(client, team):
+    from oncall import services as oncall_services
+    from oncall.services import LayerData
+
+    covering, other = member(team, Role.RESPONDER), member(team, Role.RESPONDER)
+    manager = member(team, Role.MANAGER)
+    schedule = oncall_services.schedule_save(
+        team=team,
+        name="Payments on-call",
+        time_zone="UTC",
+        layers=[LayerData(name="Primary", members=[covering, other], start_date=dt.date.today())],
+        by=manager,
+    )
+    layer = schedule.layers.get()
+    start = timezone.now() + dt.timedelta(hours=1)
+    oncall_services.override_create(
+        layer=layer, user=covering, start=start, end=start + dt.timedelta(hours=4), by=covering
+    )
+    url = reverse("oncall_cover", args=[layer.pk])
+    params = {"start": start.isoformat(), "end": (start + dt.timedelta(hours=4)).isoformat()}
+    seen = {}
+    for person in (covering, other, manager):
+        client.force_login(person)
+        response = client.get(url, params)
+        assert response.status_code == 200
+        seen[person] = "Remove override" in response.content.decode()
+    assert seen == {covering: True, other: False, manager: True}
+
+
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_refused_action_is_the_sites_403_page_with_navigation(client, settings, team, debug):
     settings.DEBUG = debug
