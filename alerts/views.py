@@ -30,7 +30,7 @@ from alerts.services import (
     team_routing,
 )
 from oncall.models import Team
-from vigil.access import CHANGE, MANAGE, can, get_object_for_user
+from vigil.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
 
 logger = structlog.get_logger(__name__)
 
@@ -159,8 +159,17 @@ def metrics_view(request):
 @login_required
 def group_list(request):
     status = request.GET.get("status", "open")
-    groups = group_list_for_user(user=request.user, status=status)[:200]
+    groups = list(group_list_for_user(user=request.user, status=status)[:200])
+    for group in groups:
+        group.visible_incident = _visible_incident(request.user, group)
     return render(request, "alerts/group_list.html", {"groups": groups, "status": status})
+
+
+def _visible_incident(user, group):
+    """The group's incident when the person may see it: a private incident's number and title
+    are its team's, though the alert group itself is not private."""
+    incident = group.incident
+    return incident if incident is not None and can(user, VIEW, incident) else None
 
 
 @login_required
@@ -169,7 +178,11 @@ def group_detail(request, pk):
         request.user, AlertGroup.objects.select_related("team", "integration", "incident"), pk=pk
     )
     alerts = group.alerts.all()[:500]
-    return render(request, "alerts/group_detail.html", {"group": group, "alerts": alerts})
+    return render(
+        request,
+        "alerts/group_detail.html",
+        {"group": group, "alerts": alerts, "incident": _visible_incident(request.user, group)},
+    )
 
 
 def _routing_for_manage(request, slug):

@@ -213,3 +213,23 @@ def test_the_alert_list_query_count_does_not_grow_with_groups(client):
         response = client.get("/alerts/?status=all")
     assert response.content.count(b"/alerts/groups/") == 30
     assert len(large.captured_queries) == len(small.captured_queries) <= 12
+
+
+def test_a_private_incidents_number_and_title_stay_with_its_team(setup, client):
+    team, people, integration = setup
+    group = integration.groups.get()
+    incident = group.incident
+    incident.is_private = True
+    incident.title = "Secret acquisition outage"
+    incident.save(update_fields=["is_private", "title"])
+    outsider = member(TeamFactory(slug="other"))
+    _login(client, outsider)
+    html = client.get(f"/alerts/groups/{group.pk}/").content.decode()
+    assert "Secret acquisition outage" not in html
+    assert incident.get_absolute_url() not in html
+    assert "A private incident of" in html
+    client.logout()
+    _login(client, people["primary"])
+    html = client.get(f"/alerts/groups/{group.pk}/").content.decode()
+    assert "Secret acquisition outage" in html and incident.get_absolute_url() in html
+    assert incident.get_absolute_url() in client.get("/alerts/").content.decode()
