@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "vigil.middleware.UserTimezoneMiddleware",
+    "vigil.middleware.NotFoundPageMiddleware",
     "vigil.middleware.HtmxMessagesMiddleware",
 ]
 
