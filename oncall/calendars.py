@@ -14,6 +14,7 @@ from oncall.models import Schedule
 from oncall.selectors import load_schedules
 
 PAST = dt.timedelta(days=30)
+DAY = dt.timedelta(days=1)
 FUTURE = dt.timedelta(days=183)
 
 
@@ -80,3 +81,15 @@ def person_calendar(user, *, now: dt.datetime | None = None) -> bytes:
         cal.add_component(event)
     cal.add_missing_timezones()
     return cal.to_ical()
+
+
+def shift_when(start: dt.datetime, end: dt.datetime, tz=None) -> str:
+    """A calendar block's times, with dates once it spans a day or more (a weekly shift reads
+    'Mon 30 Nov 09:00 – Mon 7 Dec 09:00', not 'Mon 09:00–Mon 09:00')."""
+    tz = tz or timezone.get_current_timezone()
+    s, e = start.astimezone(tz), end.astimezone(tz)
+    if end - start >= DAY:
+        return f"{s:%a} {s.day} {s:%b %H:%M} – {e:%a} {e.day} {e:%b %H:%M}"
+    if s.date() == e.date():
+        return f"{s:%a %H:%M}–{e:%H:%M}"
+    return f"{s:%a %H:%M}–{e:%a %H:%M}"

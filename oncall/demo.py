@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from oncall.models import ContactMethod, Membership, Override, Schedule, Team
-from oncall.selectors import PRIMARY, SECONDARY, escalation_policy_for
+from oncall.selectors import PRIMARY, SECONDARY, escalation_policy_for, layer_oncall_at
 from oncall.services import LayerData, override_create, schedule_save
 
 SCHEDULE_NAME = "Platform on-call"
 ROTATION_START = dt.date(2026, 1, 5)  # a Monday
-DEMO_OVERRIDE_REASON = "Demo: Alex is at a conference; Riley covers the day"
+DEMO_OVERRIDE_PREFIX = "Demo: "  # the reason names the two people; seeding again finds it by this
 
 
 def seed(*, users) -> Team:
@@ -59,18 +59,25 @@ def seed(*, users) -> Team:
     escalation_policy_for(team=team)
 
     primary = schedule.layers.get(name=PRIMARY)
-    if not Override.objects.filter(layer=primary, reason=DEMO_OVERRIDE_REASON).exists():
+    if not Override.objects.filter(layer=primary, reason__startswith=DEMO_OVERRIDE_PREFIX).exists():
         tz = ZoneInfo(schedule.time_zone)
         today = timezone.now().astimezone(tz).date()
         day = today + dt.timedelta(days=(2 - today.weekday()) % 7 or 7)  # next Wednesday
         start = dt.datetime.combine(day, dt.time(9)).replace(tzinfo=tz)
+        # Whoever the rotation puts on that day is away; a colleague covers their shift.
+        away = layer_oncall_at(layer=primary, at=start)
+        away = away[0] if away else users["alex"]
+        cover = next(u for u in (users["riley"], users["jordan"], users["alex"]) if u != away)
         override_create(
             layer=primary,
-            user=users["riley"],
-            replaces=users["alex"],
+            user=cover,
+            replaces=away,
             start=start,
             end=start + dt.timedelta(days=1),
-            reason=DEMO_OVERRIDE_REASON,
+            reason=(
+                f"{DEMO_OVERRIDE_PREFIX}{away.first_name} is at a conference; "
+                f"{cover.first_name} covers the day"
+            ),
             by=None,
         )
     return team

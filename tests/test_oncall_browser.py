@@ -103,6 +103,30 @@ def test_on_call_pages_fit_a_phone(browser, live_server, demo):
     context.close()
 
 
+def test_the_week_calendars_day_labels_stand_apart_on_a_390px_phone(browser, live_server, demo):
+    users, team = demo
+    schedule = Schedule.objects.get(team=team)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    log_in(page, live_server.url, "alex")
+    page.goto(f"{live_server.url}/oncall/schedules/{schedule.pk}/?date=2026-11-30")
+    labels = page.locator(".cal-days > li")
+    expect(labels).to_have_count(7)
+    expect(labels.first).to_have_text(re.compile(r"^\s*Mon\s+30\s*$"))
+    boxes = [labels.nth(i).bounding_box() for i in range(7)]
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        assert left["x"] + left["width"] < right["x"], (left, right)  # a gap between days
+    # Every label's text fits its own column: nothing spills into the next day's.
+    spills = labels.evaluate_all(
+        "els => els.flatMap(li => [...li.children]).filter(s => s.scrollWidth > s.clientWidth + 1 "
+        "|| s.getBoundingClientRect().right > s.parentElement.getBoundingClientRect().right + 1)"
+        ".map(s => s.textContent)"
+    )
+    assert spills == []
+    assert "Mon 30Tue" not in page.locator(".cal-days").inner_text()
+    context.close()
+
+
 def test_a_manager_previews_an_edit_and_a_missing_dst_time_is_refused(page, live_server, demo):
     users, team = demo
     schedule = Schedule.objects.get(team=team)

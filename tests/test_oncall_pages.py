@@ -2,6 +2,7 @@
 about clearly."""
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -480,6 +481,50 @@ def test_seed_demo_builds_the_seed_documents_team_idempotently():
         }
         assert team.engineering_lead == users["sam"]
         assert ContactMethod.objects.filter(user=users["sam"]).count() == 2
+
+
+@pytest.mark.parametrize("week", [0, 1, 2])
+def test_the_demo_override_has_one_person_covering_another_persons_shift(week):
+    from django.db import transaction
+
+    from accounts import demo as accounts_demo
+    from oncall import demo
+    from oncall.selectors import layer_oncall_at
+
+    with time_machine.travel(NOW + dt.timedelta(weeks=week), tick=False):
+        with transaction.atomic():
+            users = accounts_demo.seed()
+            demo.seed(users=users)
+        override = Override.objects.select_related("layer", "user", "replaces").get()
+        assert override.replaces is not None
+        assert override.user != override.replaces
+        assert override.reason == (
+            f"Demo: {override.replaces.first_name} is at a conference; "
+            f"{override.user.first_name} covers the day"
+        )
+        # The person it replaces is the one the rotation puts on call then.
+        override.delete()
+        assert layer_oncall_at(layer=override.layer, at=override.start) == [override.replaces]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_calendar_labels_blocks_over_a_day_with_dates_and_gives_each_day_label_parts(client):
+    team, schedule, people, sam = platform()
+    primary = schedule.layers.get(name="Primary")
+    Override.objects.create(
+        layer=primary, user=sam, start=NOW, end=NOW + dt.timedelta(hours=6), created_by=sam
+    )
+    login(client, people[0])
+    html = client.get(calendar_url(schedule, tz="schedule")).content.decode()
+    labels = re.findall(r'<span class="cal-when">([^<]*)</span>', html)
+    for label in [
+        "Mon 12 Jan 09:00 – Wed 14 Jan 13:00",  # primary until the override
+        "Wed 13:00–19:00",  # the override, within a day
+        "Wed 14 Jan 19:00 – Mon 19 Jan 09:00",
+        "Mon 12 Jan 09:00 – Mon 19 Jan 09:00",  # the week-long secondary shift
+    ]:
+        assert label in labels, labels
+    assert '<span class="cal-dow">Mon</span> <span class="cal-dom">12</span>' in html
 
 
 @time_machine.travel(NOW, tick=False)
