@@ -1,5 +1,4 @@
 from dataclasses import dataclass
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Prefetch
@@ -9,6 +8,7 @@ from django.utils import timezone
 from incidents.models import EventKind, TimelineEvent
 from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
 from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
+from vigil.links import http_url
 
 
 def delivery_log_for(*, incident) -> dict:
@@ -70,17 +70,6 @@ class AckPage:
         return self.escalation.status in (EscalationStatus.ACTIVE, EscalationStatus.EXHAUSTED)
 
 
-def _http_url(value) -> str:
-    """Only http(s) links reach an href: an alert's annotations are anyone's text."""
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        parsed = urlparse(value)
-    except ValueError:  # "http://[oops" and the like
-        return ""
-    return value if parsed.scheme.lower() in ("http", "https") and parsed.netloc else ""
-
-
 def _zone_name(name) -> str:
     try:
         ZoneInfo(name or "UTC")
@@ -113,7 +102,7 @@ def ack_page_for(*, page_id) -> AckPage | None:
         if not isinstance(name, str) or not name or any(a.name == name for a in alerts):
             continue
         alerts.append(FiredAlert(name=name, summary=summary if isinstance(summary, str) else ""))
-        link = _http_url(data.get("runbook_url"))
+        link = http_url(data.get("runbook_url"))
         if link and link not in links:
             links.append(link)
     offered = runbooks_for_incident(incident=incident)
