@@ -200,11 +200,10 @@ def alert_payload():
 
 def beat_ticked():
     """What a running beat does every tick, so /health speaks of the web tier alone."""
+    from django.db import connection
     from django.utils import timezone
 
     from checks.models import Heartbeat
-
-    from django.db import connection
 
     try:
         Heartbeat.objects.update_or_create(name="beat", defaults={"at": timezone.now()})
