@@ -50,3 +50,17 @@ def _severity_levels(request):
 
     importlib.import_module("incidents.migrations.0002_severities").create(django_apps, None)
     yield
+
+
+@pytest.fixture
+def oncall_demo():
+    """The demo people and the Platform team with its rotation, as seed_demo makes them."""
+    from django.db import transaction
+
+    from accounts import demo as accounts_demo
+    from oncall import demo as oncall_demo_data
+
+    with transaction.atomic():
+        users = accounts_demo.seed()
+        team = oncall_demo_data.seed(users=users)
+    return users, team

@@ -4,36 +4,19 @@ import datetime as dt
 import re
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts import demo as accounts_demo
-from oncall import demo as oncall_demo
 from oncall import services
 from oncall.models import Schedule
 from oncall.selectors import oncall_at
+from tests.oncall_browser import log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-@pytest.fixture
-def demo():
-    with transaction.atomic():
-        users = accounts_demo.seed()
-        team = oncall_demo.seed(users=users)
-    return users, team
-
-
-def log_in(page, base_url, username):
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(accounts_demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def test_accepting_a_swap_request_changes_who_is_on_call_now(page, live_server, demo):
-    users, team = demo
+def test_accepting_a_swap_request_changes_who_is_on_call_now(page, live_server, oncall_demo):
+    users, team = oncall_demo
     now = timezone.now()
     primary_now = oncall_at(team=team, at=now)["Primary"][0]
     helper = next(users[n] for n in ("alex", "jordan", "riley") if users[n].pk != primary_now.pk)
@@ -64,8 +47,8 @@ def test_accepting_a_swap_request_changes_who_is_on_call_now(page, live_server, 
     expect(primary_group).not_to_contain_text(primary_now.display_name)
 
 
-def test_the_calendar_places_shift_blocks_and_pages_over_htmx(page, live_server, demo):
-    users, team = demo
+def test_the_calendar_places_shift_blocks_and_pages_over_htmx(page, live_server, oncall_demo):
+    users, team = oncall_demo
     schedule = Schedule.objects.get(team=team)
     log_in(page, live_server.url, "alex")
     page.goto(f"{live_server.url}/oncall/schedules/{schedule.pk}/")
@@ -84,8 +67,8 @@ def test_the_calendar_places_shift_blocks_and_pages_over_htmx(page, live_server,
     expect(page.locator(".cal-month-grid")).to_be_visible()
 
 
-def test_on_call_pages_fit_a_phone(browser, live_server, demo):
-    users, team = demo
+def test_on_call_pages_fit_a_phone(browser, live_server, oncall_demo):
+    users, team = oncall_demo
     schedule = Schedule.objects.get(team=team)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -103,8 +86,10 @@ def test_on_call_pages_fit_a_phone(browser, live_server, demo):
     context.close()
 
 
-def test_the_week_calendars_day_labels_stand_apart_on_a_390px_phone(browser, live_server, demo):
-    users, team = demo
+def test_the_week_calendars_day_labels_stand_apart_on_a_390px_phone(
+    browser, live_server, oncall_demo
+):
+    users, team = oncall_demo
     schedule = Schedule.objects.get(team=team)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -127,8 +112,10 @@ def test_the_week_calendars_day_labels_stand_apart_on_a_390px_phone(browser, liv
     context.close()
 
 
-def test_a_manager_previews_an_edit_and_a_missing_dst_time_is_refused(page, live_server, demo):
-    users, team = demo
+def test_a_manager_previews_an_edit_and_a_missing_dst_time_is_refused(
+    page, live_server, oncall_demo
+):
+    users, team = oncall_demo
     schedule = Schedule.objects.get(team=team)
     log_in(page, live_server.url, "sam")
     page.goto(f"{live_server.url}/oncall/schedules/{schedule.pk}/edit/")

@@ -2,32 +2,17 @@
 the lead sees their own number in full."""
 
 import pytest
-from django.db import transaction
 from playwright.sync_api import expect
 
-from accounts import demo as accounts_demo
-from oncall import demo as oncall_demo
+from tests.oncall_browser import log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-@pytest.fixture
-def demo():
-    with transaction.atomic():
-        users = accounts_demo.seed()
-        team = oncall_demo.seed(users=users)
-    return users, team
-
-
-def log_in(page, base_url, username):
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(accounts_demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def test_a_viewer_sees_the_leads_phone_masked_and_the_lead_sees_it_whole(page, live_server, demo):
-    users, team = demo
+def test_a_viewer_sees_the_leads_phone_masked_and_the_lead_sees_it_whole(
+    page, live_server, oncall_demo
+):
+    users, team = oncall_demo
     sam = users["sam"]
     log_in(page, live_server.url, "casey")
     page.goto(f"{live_server.url}/oncall/")

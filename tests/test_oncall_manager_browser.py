@@ -1,33 +1,14 @@
 """A team's manager in a real Chromium: edits the escalation path and the team settings."""
 
 import datetime as dt
-import re
 
 import pytest
-from django.db import transaction
 from playwright.sync_api import expect
 
-from accounts import demo as accounts_demo
 from alerts.models import TeamRouting
-from oncall import demo as oncall_demo
+from tests.oncall_browser import log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-
-@pytest.fixture
-def demo():
-    with transaction.atomic():
-        users = accounts_demo.seed()
-        team = oncall_demo.seed(users=users)
-    return users, team
-
-
-def log_in(page, base_url, username):
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(accounts_demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name=re.compile("Log out", re.I))).to_be_visible()
 
 
 def steps_of(team):
@@ -35,8 +16,8 @@ def steps_of(team):
     return [(s.target_kind, s.user_id, s.wait_minutes) for s in policy.steps.all()]
 
 
-def test_a_manager_saves_adds_changes_and_removes_escalation_steps(page, live_server, demo):
-    users, team = demo
+def test_a_manager_saves_adds_changes_and_removes_escalation_steps(page, live_server, oncall_demo):
+    users, team = oncall_demo
     before = steps_of(team)
     log_in(page, live_server.url, "sam")
     page.goto(f"{live_server.url}/oncall/")
@@ -62,8 +43,8 @@ def test_a_manager_saves_adds_changes_and_removes_escalation_steps(page, live_se
     assert steps_of(team)[2][:2] == ("user", users["riley"].pk)
 
 
-def test_a_manager_sets_the_team_time_zone_and_business_hours(page, live_server, demo):
-    users, team = demo
+def test_a_manager_sets_the_team_time_zone_and_business_hours(page, live_server, oncall_demo):
+    users, team = oncall_demo
     log_in(page, live_server.url, "sam")
     page.goto(f"{live_server.url}/")
     page.get_by_role("link", name="Platform team settings").click()
@@ -85,7 +66,7 @@ def test_a_manager_sets_the_team_time_zone_and_business_hours(page, live_server,
     assert (routing.business_start, routing.business_end) == (dt.time(8), dt.time(16, 30))
 
 
-def test_a_viewer_is_offered_no_team_settings(page, live_server, demo):
+def test_a_viewer_is_offered_no_team_settings(page, live_server, oncall_demo):
     log_in(page, live_server.url, "casey")
     page.goto(f"{live_server.url}/")
     expect(page.get_by_role("heading", name="Your teams")).to_be_visible()
