@@ -317,8 +317,8 @@ PAGERDUTY_EVENTS_URL = env.str(
 # Generic outgoing webhooks are signed with HMAC-SHA256 under this secret. Receivers hold it
 # to verify, so in production it must be a secret of its own, never SECRET_KEY (which also
 # signs acknowledgement links and sessions).
-PAGING_WEBHOOK_SECRET = secret(
-    "PAGING_WEBHOOK_SECRET", default="" if PRODUCTION else "dev-only-webhooks-" + "y" * 40
+PAGING_WEBHOOK_SECRET = secret("PAGING_WEBHOOK_SECRET", default="") or (
+    "" if PRODUCTION else "dev-only-webhooks-" + "y" * 40
 )
 if PRODUCTION and (not PAGING_WEBHOOK_SECRET or PAGING_WEBHOOK_SECRET == SECRET_KEY):
     raise ImproperlyConfigured(
