@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def run(coro):
+    """asyncio.run in a thread of its own: the caller may already have a running loop (a
+    test session where Playwright's sync API keeps one in the main thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,7 +116,7 @@ class Web:
             if self.proc.poll() is not None:
                 raise RuntimeError(Path(self.log.name).read_text())
             try:
-                status, _ = asyncio.run(request(self.port, "GET", "/login/", timeout=5))
+                status, _ = run(request(self.port, "GET", "/login/", timeout=5))
                 if status == 200:
                     return self
             except OSError:
@@ -342,7 +351,7 @@ def main():
         application_name=app_name,
     ).start()
     try:
-        failed = asyncio.run(scenario(args, web, cookie, paths, webhook, app_name))
+        failed = run(scenario(args, web, cookie, paths, webhook, app_name))
     finally:
         web.stop()
     sys.exit(1 if failed else 0)

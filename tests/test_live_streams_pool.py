@@ -19,6 +19,7 @@ from bench.sse_pool_bench import (
     drop,
     normal_requests,
     open_stream,
+    run,
     session_cookie,
     web_connections,
     webhook_burst,
@@ -101,7 +102,7 @@ def test_two_hundred_dropped_streams_give_every_connection_back_and_log_nothing(
         # pool's 10 s timeout and answer 500.
         return await webhook_burst(web, site["webhook"], 2 * POOL_MAX)
 
-    burst = asyncio.run(scenario())
+    burst = run(scenario())
     assert [status for status, _ in burst] == [202] * (2 * POOL_MAX)
     assert max(took for _, took in burst) < 8, burst
     assert web_connections(APP_NAME) <= 2 * POOL_MAX
@@ -126,7 +127,7 @@ def test_five_hundred_held_streams_leave_the_pool_to_pages_webhooks_and_health(w
         finally:
             await asyncio.gather(*(drop(writer) for _, writer in held))
 
-    results, took = asyncio.run(scenario())
+    results, took = run(scenario())
     assert [s for s, _ in results["webhook"]] == [202] * 3
     assert [s for s, _ in results["health"]] == [200] * 3
     assert [s for s, _ in results["page"]] == [200] * 3
