@@ -64,3 +64,18 @@ def oncall_demo():
         users = accounts_demo.seed()
         team = oncall_demo_data.seed(users=users)
     return users, team
+
+
+@pytest.fixture
+def web_process():
+    """One real uvicorn process on the test database: the live streams need ASGI."""
+    from django.db import connection
+
+    from tests.test_incidents_live import WebProcess, free_port
+
+    process = WebProcess(free_port())
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+        connection.close()

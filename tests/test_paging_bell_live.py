@@ -7,26 +7,15 @@ a hidden tab lets its stream go and catches up when it is shown again.
 import time
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from oncall.models import Role
 from paging import delivery
 from paging.models import Channel, DeliveryState, InAppNotification, Notification
 from tests.factories import TeamFactory, member
-from tests.test_incidents_live import WebProcess, free_port, log_in
+from tests.test_incidents_live import log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-
-@pytest.fixture
-def web():
-    process = WebProcess(free_port())
-    try:
-        yield process.start()
-    finally:
-        process.stop()
-        connection.close()
 
 
 def deliver_in_app(user, title):
@@ -58,11 +47,11 @@ def set_hidden(page, hidden):
     )
 
 
-def test_a_page_lights_the_bell_without_a_reload_and_a_hidden_tab_catches_up(browser, web):
+def test_a_page_lights_the_bell_without_a_reload_and_a_hidden_tab_catches_up(browser, web_process):
     team = TeamFactory(slug="payments", name="Payments")
     alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
     page = browser.new_context().new_page()
-    log_in(page, web.url, "alex")
+    log_in(page, web_process.url, "alex")
     expect(bell(page, 0)).to_be_visible()
     page.evaluate("window.__sameDocument = true")
 

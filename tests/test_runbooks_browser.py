@@ -7,7 +7,6 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps
-from django.db import connection
 from playwright.sync_api import expect
 
 from accounts import demo as accounts_demo
@@ -17,7 +16,6 @@ from incidents.models import EventKind, TimelineEvent
 from oncall import demo as oncall_demo
 from runbooks import demo as runbooks_demo
 from runbooks.models import StepCheck
-from tests.test_incidents_live import WebProcess, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -220,28 +218,17 @@ def test_a_step_ticks_from_the_panel_on_the_incident_page(page, live_server, inc
     assert event.body == "Step 1 — Check Recent Changes: done by Riley Chen"
 
 
-@pytest.fixture
-def web():
-    """The real ASGI server, which the incident page's live stream needs."""
-    process = WebProcess(free_port())
-    try:
-        yield process.start()
-    finally:
-        process.stop()
-        connection.close()
-
-
 def test_a_step_ticked_on_the_incident_page_shows_live_to_a_colleague_without_console_errors(
-    browser, web, incident
+    browser, web_process, incident
 ):
     pages, messages = [], []
     for username in ("alex", "riley"):
         context = browser.new_context()
         page = context.new_page()
         page.on("console", lambda message: messages.append(message.text))
-        log_in(page, web.url, username)
+        log_in(page, web_process.url, username)
         with page.expect_response(lambda r: "/events/stream" in r.url):
-            page.goto(f"{web.url}/incidents/{incident.pk}/")
+            page.goto(f"{web_process.url}/incidents/{incident.pk}/")
         pages.append(page)
     ticker, watcher = pages
 
