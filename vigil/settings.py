@@ -136,6 +136,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Request bodies over this are refused with 413 at the ASGI edge, before Django reads them or
+# anyone is authenticated (the alert webhooks have their own 1 MiB limit). Large enough for a
+# 1 MB runbook sent as a form.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=4 * 1024 * 1024)
 # Live streams (the bell, an incident's timeline) poll the database; at most this many polls
 # of one web process hold a connection at once, so streams never starve pages and webhooks.
 LIVE_STREAM_DB_SLOTS = env.int(
