@@ -126,7 +126,11 @@ class AlertGroup(models.Model):
                 name="one_open_alert_group_per_key",
             )
         ]
-        indexes = [models.Index(fields=["team", "status", "-opened_at"])]
+        indexes = [
+            models.Index(fields=["team", "status", "-opened_at"]),
+            # The storm limit counts an integration's groups opened in the last minute.
+            models.Index(fields=["integration", "-opened_at"], name="alert_group_recent"),
+        ]
 
     def __str__(self):
         return self.title

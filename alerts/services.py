@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -182,6 +183,9 @@ def ingest(*, integration, alerts, received_at=None) -> dict:
     summary = {"alerts": len(alerts), "groups": 0, "new_alerts": 0, "resolved_groups": 0}
     # No savepoint: inside the webhook's transaction a failure fails the payload as a whole.
     with transaction.atomic(savepoint=False):
+        stormed = _contain_storm(integration=integration, by_key=by_key, now=now)
+        if stormed:
+            summary["storm_alerts"] = stormed
         rules = None  # read when a payload opens a group: a repeat needs none of this
         silences_by_team = {}
         maintenance = integration.in_maintenance(now)
@@ -203,6 +207,102 @@ def ingest(*, integration, alerts, received_at=None) -> dict:
             summary["new_alerts"] += counts["new"]
             summary["resolved_groups"] += counts["resolved"]
     return summary
+
+
+# The one group per integration that gathers the new groups over the storm limit.
+STORM_GROUP_KEY = "vigil:alert-storm"
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def _contain_storm(*, integration, by_key, now) -> int:
+    """Keep an alert storm to one incident: at most ALERT_STORM_GROUPS_PER_REQUEST new groups
+    from one payload and ALERT_STORM_GROUPS_PER_MINUTE from one integration open as
+    themselves; the alerts of the rest move (in `by_key`) to the integration's storm group,
+    which opens one incident and pages once. Alerts already gathered there stay there until
+    they resolve. Returns how many alerts this payload sent to the storm group."""
+    open_keys = set(
+        AlertGroup.objects.filter(
+            integration=integration,
+            resolved_at__isnull=True,
+            group_key__in=[*by_key, STORM_GROUP_KEY],
+        ).values_list("group_key", flat=True)
+    )
+    moved = []
+    if STORM_GROUP_KEY in open_keys:
+        closed = {
+            a.fingerprint: key
+            for key, items in by_key.items()
+            if key not in open_keys
+            for a in items
+        }
+        gathered = Alert.objects.filter(
+            group__integration=integration,
+            group__group_key=STORM_GROUP_KEY,
+            group__resolved_at__isnull=True,
+            fingerprint__in=list(closed),
+        ).values_list("fingerprint", flat=True)
+        moved = sorted({closed[fp] for fp in gathered})
+    new_keys = [
+        key
+        for key in sorted(by_key)
+        if key not in open_keys
+        and key not in moved
+        and key != STORM_GROUP_KEY
+        and any(a.status == "firing" for a in by_key[key])
+    ]
+    if new_keys:
+        # Counting and opening under the integration's row lock: concurrent payloads cannot
+        # each see room for the same groups. NO KEY UPDATE leaves group inserts unblocked.
+        Integration.objects.select_for_update(no_key=True).filter(pk=integration.pk).first()
+        recent = (
+            AlertGroup.objects.filter(
+                integration=integration, opened_at__gt=now - timedelta(minutes=1)
+            )
+            .exclude(group_key=STORM_GROUP_KEY)
+            .count()
+        )
+        room = max(
+            0,
+            min(
+                settings.ALERT_STORM_GROUPS_PER_REQUEST,
+                settings.ALERT_STORM_GROUPS_PER_MINUTE - recent,
+            ),
+        )
+        moved += new_keys[room:]
+    if not moved:
+        return 0
+    storm = by_key.pop(STORM_GROUP_KEY, [])
+    for key in moved:
+        storm.extend(by_key.pop(key))
+    by_key[STORM_GROUP_KEY] = storm
+    logger.warning(
+        "alert_storm", integration_id=integration.pk, groups=len(moved), alerts=len(storm)
+    )
+    return len(storm)
+
+
+def _storm_group_fields(integration, items) -> dict:
+    """The storm group's own title and labels: the worst severity among what it gathers, and
+    a page override when any of them asked for one, so the storm is routed as its worst."""
+    worst = min(items, key=lambda a: _SEVERITY_RANK.get(a.labels.get("severity", ""), 1))
+    labels = {"alertname": "AlertStorm", "severity": worst.labels.get("severity", "warning")}
+    if any(a.labels.get("oncall", "").lower() == "page" for a in items):
+        labels["oncall"] = "page"
+    minute = settings.ALERT_STORM_GROUPS_PER_MINUTE
+    return {
+        "worst": worst,
+        "title": one_line(f"Alert storm from {integration.name}", 300),
+        "labels": labels,
+        "annotations": {
+            "summary": f"More new alert groups than Vigil opens at once from {integration.name}",
+            "description": (
+                f"{integration.name} sent more than {minute} new alert groups in a minute (or "
+                f"more than {settings.ALERT_STORM_GROUPS_PER_REQUEST} in one request). The "
+                "rest are gathered in this group, so one incident pages once; every alert is "
+                "listed on the group's page."
+            ),
+        },
+    }
 
 
 class _LazyRules:
@@ -232,24 +332,32 @@ def _ingest_group(*, integration, key, items, rules, silences_by_team, maintenan
     group = open_group()
     created = False
     if group is None and any_firing:
+        if key == STORM_GROUP_KEY:
+            fields = _storm_group_fields(integration, items)
+            team = _team_for(integration, fields.pop("worst").labels, rules)
+        else:
+            team = _team_for(integration, first.labels, rules)
+            fields = {
+                "title": one_line(
+                    first.labels.get("alertname") or first.annotations.get("summary") or key,
+                    300,
+                ),
+                "labels": first.labels,
+                "annotations": first.annotations,
+            }
         # The partial unique index decides between concurrent senders: one insert wins, the
         # others wait for it and then lock the same row.
         AlertGroup.objects.bulk_create(
             [
                 AlertGroup(
                     integration=integration,
-                    team=_team_for(integration, first.labels, rules),
+                    team=team,
                     group_key=key,
                     status=GroupStatus.FIRING,
-                    title=one_line(
-                        first.labels.get("alertname") or first.annotations.get("summary") or key,
-                        300,
-                    ),
-                    severity=first.labels.get("severity", "")[:32],
-                    labels=first.labels,
-                    annotations=first.annotations,
+                    severity=fields["labels"].get("severity", "")[:32],
                     opened_at=now,
                     last_alert_at=now,
+                    **fields,
                 )
             ],
             ignore_conflicts=True,

@@ -306,6 +306,12 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="vigil@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- alerts (alerts/) -------------------------------------------------------------------------
+# An alert storm opens at most this many new alert groups (each its own incident and page)
+# per webhook request and per integration per minute; the rest gather in one storm group.
+ALERT_STORM_GROUPS_PER_REQUEST = env.int("ALERT_STORM_GROUPS_PER_REQUEST", default=20)
+ALERT_STORM_GROUPS_PER_MINUTE = env.int("ALERT_STORM_GROUPS_PER_MINUTE", default=30)
+
 # --- paging (paging/) -------------------------------------------------------------------------
 PAGING_HTTP_TIMEOUT = env.float("PAGING_HTTP_TIMEOUT", default=10.0)
 # A delivery still `sending` after this many seconds lost its worker; the tick retries it.
