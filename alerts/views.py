@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +30,7 @@ from alerts.services import (
     silence_expire,
     team_routing,
 )
+from audit.masking import masked_key, masked_url
 from oncall.models import Team
 from vigil.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
 
@@ -214,6 +216,7 @@ def integration_list(request):
     )
 
 
+@never_cache
 @login_required
 @require_POST
 def integration_new(request):
@@ -247,6 +250,7 @@ def integration_new(request):
     )
 
 
+@never_cache
 @login_required
 @require_POST
 def integration_rotate(request, pk):
@@ -332,6 +336,30 @@ def silence_end(request, pk):
     return redirect("alerts_silences")
 
 
+# Routing fields that are credentials: the audit trail keeps them masked.
+_ROUTING_SECRETS = {
+    "incidents_webhook_url": masked_url,
+    "oncall_webhook_url": masked_url,
+    "alerts_webhook_url": masked_url,
+    "pagerduty_routing_key": masked_key,
+}
+
+
+def _routing_changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """The fields an edit changed, before and after, credentials masked. A field is listed
+    because its value changed, even where the masked forms read the same."""
+    changed = [field for field, value in after.items() if before.get(field) != value]
+
+    def shown(field, value):
+        mask = _ROUTING_SECRETS.get(field)
+        return mask(value or "") if mask else str(value)
+
+    return (
+        {field: shown(field, before.get(field)) for field in changed},
+        {field: shown(field, after[field]) for field in changed},
+    )
+
+
 @login_required
 def routing_edit(request, slug):
     routing = _routing_for_manage(request, slug)
@@ -343,16 +371,16 @@ def routing_edit(request, slug):
         with transaction.atomic():
             before = TeamRouting.objects.filter(pk=routing.pk).values().first()
             saved = form.save()
-            audit_record(
-                actor=request.user,
-                action="routing.change",
-                obj=saved,
-                before={k: str(v) for k, v in before.items()},
-                after={
-                    k: str(v)
-                    for k, v in TeamRouting.objects.filter(pk=saved.pk).values().first().items()
-                },
-            )
+            after = TeamRouting.objects.filter(pk=saved.pk).values().first()
+            before, after = _routing_changes(before, after)
+            if after:
+                audit_record(
+                    actor=request.user,
+                    action="routing.change",
+                    obj=saved,
+                    before=before,
+                    after=after,
+                )
         messages.success(request, f"Routing for {team} saved.")
         return redirect("alerts_routing", slug=team.slug)
     return render(

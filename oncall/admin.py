@@ -102,6 +102,6 @@ class HandoffNoteAdmin(admin.ModelAdmin):
 
 @admin.register(CalendarToken)
 class CalendarTokenAdmin(admin.ModelAdmin):
-    list_display = ["schedule", "user", "created_at", "revoked_at"]
-    exclude = ["token"]
-    readonly_fields = ["schedule", "user", "created_by", "created_at", "revoked_at"]
+    list_display = ["schedule", "user", "prefix", "created_at", "revoked_at"]
+    exclude = ["token_hash"]
+    readonly_fields = ["schedule", "user", "prefix", "created_by", "created_at", "revoked_at"]

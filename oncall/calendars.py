@@ -2,20 +2,41 @@
 
 Events carry DTSTART/DTEND with the schedule's TZID and a VTIMEZONE, so calendar programs
 show handoffs at the configured local time on both sides of a daylight-saving change.
+A feed's URL carries a secret token; only its SHA-256 is stored (oncall.models.CalendarToken).
 """
 
 import datetime as dt
+import hmac
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from icalendar import Calendar, Event
 
-from oncall.models import Schedule
+from alerts.models import token_hash
+from oncall.models import CalendarToken, Schedule
 from oncall.selectors import load_schedules
 
 PAST = dt.timedelta(days=30)
 DAY = dt.timedelta(days=1)
 FUTURE = dt.timedelta(days=183)
+
+
+def feed_for_token(raw: str) -> CalendarToken | None:
+    """The live feed a URL's token opens, found by the token's hash and confirmed in constant
+    time; None for an unknown, revoked or deactivated person's feed."""
+    if not raw or len(raw) > 200:
+        return None
+    digest = token_hash(raw)
+    found = (
+        CalendarToken.objects.filter(token_hash=digest, revoked_at=None)
+        .select_related("schedule__team", "user")
+        .first()
+    )
+    if found is None or not hmac.compare_digest(found.token_hash, digest):
+        return None
+    if found.user_id and not found.user.is_active:
+        return None
+    return found
 
 
 def _calendar(name: str) -> Calendar:

@@ -411,7 +411,10 @@ class GapNotice(models.Model):
 
 
 class CalendarToken(models.Model):
-    """The secret in an iCalendar feed URL, for a schedule or for a person. Revocable."""
+    """The secret in an iCalendar feed URL, for a schedule or for a person. Revocable.
+
+    The URL is shown once, when issued; only its SHA-256 and first characters are kept.
+    """
 
     schedule = models.ForeignKey(
         Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_tokens"
@@ -423,7 +426,8 @@ class CalendarToken(models.Model):
         on_delete=models.CASCADE,
         related_name="calendar_tokens",
     )
-    token = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=6, blank=True)  # not a secret: tells feeds apart
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -441,4 +445,4 @@ class CalendarToken(models.Model):
         ]
 
     def __str__(self):
-        return f"Calendar feed token {self.token[:6]}…"
+        return f"Calendar feed token {self.prefix}…"

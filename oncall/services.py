@@ -547,14 +547,18 @@ def _send_gap_notice(*, schedule, layer, start, end):
 
 
 @transaction.atomic
-def calendar_token_regenerate(*, by, schedule=None, user=None) -> CalendarToken:
-    """Revoke the current feed URL (if any) and issue a new one."""
+def calendar_token_regenerate(*, by, schedule=None, user=None) -> tuple[CalendarToken, str]:
+    """Revoke the current feed URL (if any) and issue a new one. The raw token is returned to
+    be shown once; only its hash is kept."""
+    from alerts.models import token_hash  # the one SHA-256 of a URL token
+
     calendar_token_revoke(by=by, schedule=schedule, user=user)
+    raw = secrets.token_urlsafe(32)
     token = CalendarToken.objects.create(
-        schedule=schedule, user=user, token=secrets.token_urlsafe(32), created_by=by
+        schedule=schedule, user=user, token_hash=token_hash(raw), prefix=raw[:6], created_by=by
     )
     audit_record(actor=by, action="calendar_token.create", obj=token)
-    return token
+    return token, raw
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -539,6 +540,17 @@ def fairness(request, pk):
     )
 
 
+def _feed_url_shown_once(request, *, feed, raw, back_url, rotated):
+    """The new feed URL, on a page of its own that no cache keeps: it is not shown again."""
+    url = request.build_absolute_uri(reverse("oncall_feed", args=[raw]))
+    return render(
+        request,
+        "oncall/feed_url.html",
+        {"feed": feed, "url": url, "back_url": back_url, "rotated": rotated},
+    )
+
+
+@never_cache
 @login_required
 @require_POST
 def schedule_feed_token(request, pk):
@@ -548,33 +560,32 @@ def schedule_feed_token(request, pk):
     if request.POST.get("action") == "revoke":
         services.calendar_token_revoke(by=request.user, schedule=schedule)
         messages.success(request, "The schedule's calendar feed URL no longer works.")
-    else:
-        services.calendar_token_regenerate(by=request.user, schedule=schedule)
-        messages.success(request, "New calendar feed URL created; the old one no longer works.")
-    return redirect("oncall_schedule", pk=schedule.pk)
+        return redirect("oncall_schedule", pk=schedule.pk)
+    rotated = _live_token(schedule=schedule) is not None
+    feed, raw = services.calendar_token_regenerate(by=request.user, schedule=schedule)
+    back_url = reverse("oncall_schedule", args=[schedule.pk])
+    return _feed_url_shown_once(request, feed=feed, raw=raw, back_url=back_url, rotated=rotated)
 
 
+@never_cache
 @login_required
 @require_POST
 def my_feed_token(request):
     if request.POST.get("action") == "revoke":
         services.calendar_token_revoke(by=request.user, user=request.user)
         messages.success(request, "Your calendar feed URL no longer works.")
-    else:
-        services.calendar_token_regenerate(by=request.user, user=request.user)
-        messages.success(request, "New calendar feed URL created; the old one no longer works.")
-    return redirect("oncall_mine")
+        return redirect("oncall_mine")
+    rotated = _live_token(user=request.user) is not None
+    feed, raw = services.calendar_token_regenerate(by=request.user, user=request.user)
+    back_url = reverse("oncall_mine")
+    return _feed_url_shown_once(request, feed=feed, raw=raw, back_url=back_url, rotated=rotated)
 
 
 @require_GET
 def calendar_feed(request, token):
     """The public iCalendar feed behind a secret URL. Revoked or unknown tokens get 404."""
-    found = (
-        CalendarToken.objects.filter(token=token, revoked_at=None)
-        .select_related("schedule__team", "user")
-        .first()
-    )
-    if found is None or (found.user_id and not found.user.is_active):
+    found = calendars.feed_for_token(token)
+    if found is None:
         raise Http404("No such calendar feed.")
     if found.schedule_id:
         body = calendars.schedule_calendar(found.schedule)

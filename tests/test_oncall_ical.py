@@ -1,6 +1,8 @@
 """iCalendar feeds: they parse, match the shift function across DST, and die when revoked."""
 
 import datetime as dt
+import re
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,7 +59,7 @@ def events(body: bytes):
 def test_the_schedule_feed_parses_and_matches_the_shift_function(client):
     team, schedule, people = berlin_schedule()
     token = services_token(people[0], schedule=schedule)
-    response = client.get(reverse("oncall_feed", args=[token.token]))
+    response = client.get(reverse("oncall_feed", args=[token]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/calendar")
     cal, vevents = events(response.content)
@@ -91,14 +93,24 @@ def test_the_schedule_feed_parses_and_matches_the_shift_function(client):
 
 
 def services_token(actor, **kwargs):
-    return services.calendar_token_regenerate(by=actor, **kwargs)
+    """A new feed's raw token, as its URL carries it."""
+    return services.calendar_token_regenerate(by=actor, **kwargs)[1]
+
+
+def feed_path_shown_once(response):
+    """The feed URL on the page shown right after creating or rotating it, as a path."""
+    assert response.status_code == 200
+    found = re.search(
+        r'id="feed-url" type="text" readonly value="([^"]+)"', response.content.decode()
+    )
+    return urlsplit(found[1]).path
 
 
 @time_machine.travel(NOW, tick=False)
 def test_the_personal_feed_has_only_that_persons_shifts(client):
     team, schedule, people = berlin_schedule()
     token = services_token(people[2], user=people[2])
-    cal, vevents = events(client.get(reverse("oncall_feed", args=[token.token])).content)
+    cal, vevents = events(client.get(reverse("oncall_feed", args=[token])).content)
     item = load_schedule(schedule, NOW - PAST, NOW + FUTURE)
     computed = item.compute(NOW - PAST, NOW + FUTURE)
     mine = sorted(
@@ -121,15 +133,14 @@ def test_the_personal_feed_has_only_that_persons_shifts(client):
 def test_a_revoked_or_regenerated_feed_url_gets_404(client):
     team, schedule, people = berlin_schedule()
     assert client.login(username="alex", password=PASSWORD)
-    client.post(reverse("oncall_schedule_feed", args=[schedule.pk]), {"action": "regenerate"})
-    first = CalendarToken.objects.get(revoked_at=None)
-    assert client.get(reverse("oncall_feed", args=[first.token])).status_code == 200
-    client.post(reverse("oncall_schedule_feed", args=[schedule.pk]), {"action": "regenerate"})
-    second = CalendarToken.objects.get(revoked_at=None)
-    assert client.get(reverse("oncall_feed", args=[first.token])).status_code == 404
-    assert client.get(reverse("oncall_feed", args=[second.token])).status_code == 200
-    client.post(reverse("oncall_schedule_feed", args=[schedule.pk]), {"action": "revoke"})
-    assert client.get(reverse("oncall_feed", args=[second.token])).status_code == 404
+    url = reverse("oncall_schedule_feed", args=[schedule.pk])
+    first = feed_path_shown_once(client.post(url, {"action": "regenerate"}))
+    assert client.get(first).status_code == 200
+    second = feed_path_shown_once(client.post(url, {"action": "regenerate"}))
+    assert client.get(first).status_code == 404
+    assert client.get(second).status_code == 200
+    client.post(url, {"action": "revoke"})
+    assert client.get(second).status_code == 404
     assert client.get(reverse("oncall_feed", args=["not-a-token"])).status_code == 404
     assert not CalendarToken.objects.filter(revoked_at=None).exists()
 
