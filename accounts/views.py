@@ -20,10 +20,6 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def form_invalid(self, form):
-        log.info("login_failed", username=form.data.get("username", "")[:150])
-        return super().form_invalid(form)
-
 
 class LogoutView(auth_views.LogoutView):
     template_name = "registration/logged_out.html"
