@@ -3,6 +3,7 @@ import re
 from django import forms
 
 from alerts.models import MATCH_OPS, IntegrationKind, TeamRouting, matcher_regex
+from vigil.outbound import validate_outbound_url
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
@@ -71,13 +72,22 @@ class RoutingForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
     )
     incidents_webhook_url = forms.URLField(
-        required=False, assume_scheme="https", label="Incidents channel webhook URL"
+        required=False,
+        assume_scheme="https",
+        label="Incidents channel webhook URL",
+        validators=[validate_outbound_url],
     )
     oncall_webhook_url = forms.URLField(
-        required=False, assume_scheme="https", label="On-call channel webhook URL"
+        required=False,
+        assume_scheme="https",
+        label="On-call channel webhook URL",
+        validators=[validate_outbound_url],
     )
     alerts_webhook_url = forms.URLField(
-        required=False, assume_scheme="https", label="Alerts channel webhook URL"
+        required=False,
+        assume_scheme="https",
+        label="Alerts channel webhook URL",
+        validators=[validate_outbound_url],
     )
     severity_critical = forms.ChoiceField(
         choices=[(f"SEV{i}", f"SEV{i}") for i in range(1, 5)], label="critical opens as"

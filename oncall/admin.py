@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from oncall.forms import ContactMethodForm
 from oncall.models import (
     CalendarToken,
     ContactMethod,
@@ -40,6 +41,9 @@ class MembershipAdmin(AuditedAdmin):
 
 @admin.register(ContactMethod)
 class ContactMethodAdmin(AuditedAdmin):
+    # The checks "How to reach you" makes, the outgoing-URL one (vigil/outbound.py) too.
+    form = ContactMethodForm
+    fields = ["user", "kind", "value", "label"]
     list_display = ["user", "kind", "value", "label"]
     list_filter = ["kind"]
     autocomplete_fields = ["user"]

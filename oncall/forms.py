@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from oncall.models import Cadence, ContactMethod, EscalationStep, Layer, Restriction
 from oncall.services import LayerData
+from vigil.outbound import validate_outbound_url
 
 User = get_user_model()
 
@@ -251,6 +252,10 @@ class ContactMethodForm(forms.ModelForm):
         elif kind in (ContactMethod.Kind.SMS, ContactMethod.Kind.PHONE):
             if not re.fullmatch(r"\+?[0-9 ()./-]{6,32}", value):
                 self.add_error("value", "Enter a phone number, e.g. +49 170 1234567.")
-        elif kind == ContactMethod.Kind.WEBHOOK:
-            forms.URLField().clean(value)
+        elif kind in (ContactMethod.Kind.WEBHOOK, ContactMethod.Kind.SLACK) and value:
+            try:
+                validate_outbound_url(value)
+                forms.URLField().clean(value)
+            except forms.ValidationError as exc:
+                self.add_error("value", exc)
         return data

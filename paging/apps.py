@@ -20,6 +20,6 @@ class PagingConfig(AppConfig):
         register_panel(
             "paging",
             template="paging/incident_panel.html",
-            context=lambda *, incident, user: delivery_log_for(incident=incident),
+            context=lambda *, incident, user: delivery_log_for(incident=incident, user=user),
             order=25,
         )

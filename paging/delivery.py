@@ -4,12 +4,13 @@ the attempt, then sent, or pending again with exponential backoff, or failed at 
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import random
+import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import timedelta
 
 import structlog
@@ -25,6 +26,7 @@ from paging.models import (
     InAppNotification,
     Notification,
 )
+from vigil import outbound
 
 logger = structlog.get_logger(__name__)
 
@@ -50,25 +52,72 @@ def webhook_signature(body: bytes, stamp: int) -> str:
     return hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def _post_json(url, payload, *, headers=None) -> int:
+def _post_json(url, payload, *, headers=None, trusted=False) -> int:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    return _post(url, body, "application/json", headers=headers)
+    return _post(url, body, "application/json", headers=headers, trusted=trusted)
 
 
-def _post(url, body: bytes, content_type: str, *, headers=None) -> int:
+def _post(url, body: bytes, content_type: str, *, headers=None, trusted=False) -> int:
+    """POST once and never follow a redirect, so a signature goes nowhere else. A URL a person
+    gave is checked again now (DNS may have changed since it was saved) and the connection
+    goes to the very address checked; `trusted` endpoints (operators' settings) are not."""
     all_headers = {"Content-Type": content_type, "User-Agent": "Vigil"}
     if headers:
         all_headers.update(headers(body) if callable(headers) else headers)
     if not url.startswith(("https://", "http://")):
-        raise DeliveryError("Only http(s) URLs are delivered to.")
-    request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310
+        raise DeliveryError("Only http(s) URLs are delivered to.", permanent=True)
+    where = url.split("/")[2]
     try:
-        with urllib.request.urlopen(request, timeout=settings.PAGING_HTTP_TIMEOUT) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code} from {url.split('/')[2]}", exc.code) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"Could not reach {url.split('/')[2]}: {exc}") from exc
+        destination = outbound.parse_url(url) if trusted else outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        if exc.unresolved:
+            raise DeliveryError(f"Could not reach {where}: {exc}") from exc
+        raise DeliveryError(f"Not sent to {where}: {exc}", permanent=True) from exc
+    try:
+        status = _request(destination, body, all_headers)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise DeliveryError(f"Could not reach {where}: {exc}") from exc
+    if 300 <= status < 400:
+        raise DeliveryError(f"HTTP {status} from {where}: redirect refused", status)
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status} from {where}", status)
+    return status
+
+
+def _request(destination: outbound.Destination, body: bytes, headers: dict) -> int:
+    timeout = settings.PAGING_HTTP_TIMEOUT
+    if destination.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            destination.host,
+            destination.port,
+            timeout=timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        conn = http.client.HTTPConnection(destination.host, destination.port, timeout=timeout)
+    if destination.addresses:
+        # The host name stays for the Host header, SNI and the certificate check.
+        conn._create_connection = _pinned(destination.addresses)
+    try:
+        conn.request("POST", destination.path, body=body, headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _pinned(addresses):
+    """socket.create_connection that connects only to the checked addresses, in order."""
+
+    def create_connection(address, timeout, source_address=None):
+        error = OSError("No address to connect to.")
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, address[1]), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    return create_connection
 
 
 def _telephony(resource: str, form: dict) -> int:
@@ -89,6 +138,7 @@ def _telephony(resource: str, form: dict) -> int:
         body,
         "application/x-www-form-urlencoded",
         headers={"Authorization": f"Basic {credentials}", "Accept": "application/json"},
+        trusted=True,
     )
 
 
@@ -98,7 +148,10 @@ def _send(notification) -> int | None:
         return _telephony("Messages", {"To": payload["to"], "Body": payload["body"]})
     if notification.channel == Channel.VOICE:
         return _telephony("Calls", {"To": payload["to"], "Twiml": payload["twiml"]})
-    if notification.channel in (Channel.SLACK, Channel.PAGERDUTY):
+    if notification.channel == Channel.PAGERDUTY:
+        # The target is PAGERDUTY_EVENTS_URL, written from the operator's settings.
+        return _post_json(notification.target, payload, trusted=True)
+    if notification.channel == Channel.SLACK:
         return _post_json(notification.target, payload)
     if notification.channel == Channel.WEBHOOK:
         key = notification.key

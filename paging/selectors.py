@@ -6,13 +6,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import EventKind, TimelineEvent
+from oncall.models import Role
 from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
 from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
+from vigil.access import has_team_role, role_in, sees_contact_values
 from vigil.links import http_url
 
 
-def delivery_log_for(*, incident) -> dict:
-    """The incident's escalation and every notification with its attempts (fixed queries)."""
+def delivery_log_for(*, incident, user) -> dict:
+    """The incident's escalation and every notification with its attempts (fixed queries).
+
+    Everyone who may see the incident sees whether each notification went out; the raw error
+    (an address, "Connection refused") only its owner does: the person paged, or for a team's
+    chat channels and PagerDuty the team's managers, and Vigil administrators (the rules of
+    vigil.access); `n.shows_error` says which."""
     escalation = (
         Escalation.objects.filter(incident=incident).select_related("acknowledged_by").first()
     )
@@ -24,6 +31,13 @@ def delivery_log_for(*, incident) -> dict:
         )
         .order_by("created_at", "id")[:200]
     )
+    role = role_in(user, incident.team_id)
+    manages_team = has_team_role(user, incident.team_id, Role.MANAGER)
+    for n in notifications:
+        if n.user_id is None:
+            n.shows_error = manages_team
+        else:
+            n.shows_error = sees_contact_values(user, n.user, team_role=role)
     return {"escalation": escalation, "notifications": notifications}
 
 

@@ -11,6 +11,10 @@ if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.envir
 
 # pytest-django's live_server runs the ORM from Playwright's event-loop thread.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The fake receivers listen on loopback, which outgoing URLs may not reach unless allowed;
+# workers and web processes the tests start inherit this. The SSRF tests clear it.
+LOOPBACK_RECEIVERS = "127.0.0.1"
+os.environ["OUTBOUND_ALLOWED_HOSTS"] = LOOPBACK_RECEIVERS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,6 +37,11 @@ def browser_type_launch_args(browser_type_launch_args):
 def _eager_celery_off(settings):
     # Tests that want the worker start a real one; everything else runs tasks explicitly.
     settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+@pytest.fixture(autouse=True)
+def _outbound_allows_loopback(settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = [LOOPBACK_RECEIVERS]
 
 
 @pytest.fixture(autouse=True)

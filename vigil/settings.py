@@ -335,6 +335,10 @@ if PRODUCTION and (not PAGING_WEBHOOK_SECRET or PAGING_WEBHOOK_SECRET == SECRET_
         "PAGING_WEBHOOK_SECRET must be set (or PAGING_WEBHOOK_SECRET_FILE) in production, and "
         "differ from SECRET_KEY: webhook receivers hold it."
     )
+# Webhook, Slack and team-chat URLs people enter must be https and resolve to public
+# addresses only (vigil/outbound.py). These host names and CIDR networks are receivers an
+# operator trusts: they may be private and plain http. Comma-separated; empty: none.
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 # SMS and phone-call contact methods go through a Twilio-compatible REST API.
 SMS_API_URL = env.str("SMS_API_URL", default="https://api.twilio.com")
 SMS_ACCOUNT_SID = env.str("SMS_ACCOUNT_SID", default="")
