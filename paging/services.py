@@ -32,6 +32,7 @@ from paging.models import (
     Page,
     StepRun,
 )
+from vigil.text import duration
 
 logger = structlog.get_logger(__name__)
 
@@ -478,15 +479,6 @@ def outbox_requeue(*, now=None) -> int:
 # --- stopping --------------------------------------------------------------------------------
 
 
-def _format_duration(delta):
-    seconds = int(delta.total_seconds())
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 def _cancel_pending_pages(escalation):
     Notification.objects.filter(
         page__escalation=escalation, purpose="page", state=DeliveryState.PENDING
@@ -526,8 +518,8 @@ def escalation_stop(
             incident=incident,
             kind=EventKind.ACK,
             author=by,
-            body=f"{who} acknowledged the page ({via}) after "
-            f"{_format_duration(escalation.time_to_acknowledge)}; escalation stopped",
+            body=f"{who} acknowledged the page ({via}); time to acknowledge "
+            f"{duration(escalation.time_to_acknowledge)}; escalation stopped",
             occurred_at=at,
             data={
                 "time_to_acknowledge_seconds": escalation.time_to_acknowledge.total_seconds(),

@@ -6,6 +6,7 @@ from datetime import UTC
 from django.utils import timezone
 
 from postmortems.models import SectionKey
+from vigil.text import duration
 
 TITLE_FORMAT = "Incident Postmortem: {date} - {description}"
 ACTION_ITEMS_HEADING = "Action Items"
@@ -28,22 +29,15 @@ def _utc(dt):
 
 
 def format_duration(started_at, resolved_at) -> str:
-    """'37 minutes (03:12 - 03:49 UTC)'; dates are added when the incident spans days."""
+    """'37 min (03:12 - 03:49 UTC)'; dates are added when the incident spans days."""
     if resolved_at is None:
         return "Ongoing (not resolved)"
     start, end = _utc(started_at), _utc(resolved_at)
-    minutes = max(0, int((end - start).total_seconds() // 60))
-    hours, mins = divmod(minutes, 60)
-    parts = []
-    if hours:
-        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
-    if mins or not hours:
-        parts.append(f"{mins} minute{'s' if mins != 1 else ''}")
     if start.date() == end.date():
         span = f"{start:%H:%M} - {end:%H:%M} UTC"
     else:
         span = f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC"
-    return f"{' '.join(parts)} ({span})"
+    return f"{duration(end - start)} ({span})"
 
 
 def responders_line(incident) -> str:

@@ -132,7 +132,7 @@ def test_the_markdown_for_the_demo_incident_has_the_seed_templates_sections_in_o
         "# Incident Postmortem: 2024-01-15 - Authentication failures after v1.5.2 deployment\n"
     )
     assert "- **Date**: 2024-01-15" in text
-    assert "- **Duration**: 39 minutes (03:10 - 03:49 UTC)" in text
+    assert "- **Duration**: 39 min (03:10 - 03:49 UTC)" in text
     assert "- **Severity**: SEV2" in text
     assert "- **Status Page**: https://status.company.com/incidents/2024-01-15" in text
     assert "- **Users affected**: ~3,000 users" in text
@@ -253,13 +253,13 @@ def test_the_generate_button_makes_the_draft_and_opens_it(client):
     assert "Incident Postmortem:" in page.content.decode()
 
 
-def test_the_duration_reads_like_the_seeds():
+def test_the_duration_reads_in_vigils_units_with_the_seeds_span():
     start = dt.datetime(2024, 1, 15, 3, 12, tzinfo=dt.UTC)
     end = dt.datetime(2024, 1, 15, 3, 49, tzinfo=dt.UTC)
-    assert document.format_duration(start, end) == "37 minutes (03:12 - 03:49 UTC)"
+    assert document.format_duration(start, end) == "37 min (03:12 - 03:49 UTC)"
     later = dt.datetime(2024, 1, 16, 1, 13, tzinfo=dt.UTC)
     assert document.format_duration(end, later) == (
-        "21 hours 24 minutes (2024-01-15 03:49 - 2024-01-16 01:13 UTC)"
+        "21 h 24 min (2024-01-15 03:49 - 2024-01-16 01:13 UTC)"
     )
 
 

@@ -1,7 +1,10 @@
-"""How long ago something happened, worded as the incident page's ticking clocks word it."""
+"""How long ago something happened, worded as the incident page's ticking clocks word it,
+and how long something took, worded as everywhere else in Vigil (vigil.text.duration)."""
 
 from django import template
 from django.utils import timezone
+
+from vigil.text import duration as duration_text
 
 register = template.Library()
 
@@ -20,3 +23,17 @@ def ago(moment, now=None):
     if minutes:
         return f"{minutes} min ago"
     return "just now"
+
+
+@register.filter
+def duration(value):
+    """A timedelta or a number of seconds: "42 s", "3 min 12 s", "1 h 5 min"."""
+    return duration_text(value)
+
+
+@register.filter
+def duration_until(start, end):
+    """`{{ start|duration_until:end }}`: how long from one moment to the other."""
+    if not start or not end:
+        return ""
+    return duration_text(end - start)
