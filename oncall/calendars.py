@@ -1,7 +1,8 @@
 """iCalendar (RFC 5545) feeds of shifts, per schedule and per person.
 
-Events carry DTSTART/DTEND with the schedule's TZID and a VTIMEZONE, so calendar programs
-show handoffs at the configured local time on both sides of a daylight-saving change.
+Events carry DTSTART/DTEND with the schedule's TZID and a VTIMEZONE of yearly rules
+(oncall.vtimezone), so calendar programs show handoffs at the configured local time on both
+sides of a daylight-saving change, whether they read the TZID or the VTIMEZONE.
 A feed's URL carries a secret token; only its SHA-256 is stored (oncall.models.CalendarToken).
 """
 
@@ -15,6 +16,7 @@ from icalendar import Calendar, Event
 from alerts.models import token_hash
 from oncall.models import CalendarToken, Schedule
 from oncall.selectors import load_schedules
+from oncall.vtimezone import vtimezone
 
 PAST = dt.timedelta(days=30)
 DAY = dt.timedelta(days=1)
@@ -83,13 +85,27 @@ def _events(loaded, start, end, *, only_user_id=None, stamp):
                 )
 
 
+def _add_time_zones(cal: Calendar) -> None:
+    """A VTIMEZONE, ahead of the events, for each zone they name (UTC times need none),
+    written for the years the events span."""
+    times: dict[str, list[dt.datetime]] = {}
+    for event in cal.walk("VEVENT"):
+        for name in ("DTSTART", "DTEND"):
+            when = event[name].dt
+            times.setdefault(str(when.tzinfo), []).append(when)
+    cal.subcomponents[:0] = [
+        vtimezone(ZoneInfo(tzid), min(times[tzid]), max(times[tzid]))
+        for tzid in sorted(cal.get_missing_tzids())
+    ]
+
+
 def schedule_calendar(schedule: Schedule, *, now: dt.datetime | None = None) -> bytes:
     now = now or timezone.now()
     cal = _calendar(f"{schedule} on-call")
     loaded = load_schedules([schedule], now - PAST, now + FUTURE)
     for event in _events(loaded, now - PAST, now + FUTURE, stamp=now):
         cal.add_component(event)
-    cal.add_missing_timezones()
+    _add_time_zones(cal)
     return cal.to_ical()
 
 
@@ -100,7 +116,7 @@ def person_calendar(user, *, now: dt.datetime | None = None) -> bytes:
     loaded = load_schedules(schedules.distinct(), now - PAST, now + FUTURE)
     for event in _events(loaded, now - PAST, now + FUTURE, only_user_id=user.pk, stamp=now):
         cal.add_component(event)
-    cal.add_missing_timezones()
+    _add_time_zones(cal)
     return cal.to_ical()
 
 
