@@ -6,7 +6,6 @@ timeline events written meanwhile (the browser files them into the timeline by t
 """
 
 import time
-from datetime import UTC
 
 import structlog
 from asgiref.sync import sync_to_async
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from incidents import services
+from incidents.export import timeline_table
 from incidents.forms import (
     ROLE_CHOICES,
     TIMELINE_FILTER_CHOICES,
@@ -526,20 +526,13 @@ def checklist_tick(request, pk, item_pk):
 # --- export and live stream ----------------------------------------------------------------------
 
 
-def _markdown_cell(text):
-    return " ".join(text.replace("|", "\\|").split())
-
-
 @login_required
 @require_GET
 def timeline_markdown(request, pk):
     """The timeline as the postmortem's `| Time | Event |` table, times in UTC."""
     incident = get_object_for_user(request.user, Incident.objects.all(), pk=pk)
-    lines = ["| Time | Event |", "|------|-------|"]
-    for event in timeline_for_export(incident=incident):
-        at = event.occurred_at.astimezone(UTC)
-        lines.append(f"| {at:%H:%M} | {_markdown_cell(event.body)} |")
-    response = HttpResponse("\n".join(lines) + "\n", content_type="text/markdown; charset=utf-8")
+    table = timeline_table(timeline_for_export(incident=incident), started_at=incident.started_at)
+    response = HttpResponse(table + "\n", content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="incident-{incident.pk}-timeline.md"'
     return response
 

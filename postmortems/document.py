@@ -5,12 +5,12 @@ from datetime import UTC
 
 from django.utils import timezone
 
+from incidents.export import markdown_cell, timeline_table
 from postmortems.models import SectionKey
 from vigil.text import duration
 
 TITLE_FORMAT = "Incident Postmortem: {date} - {description}"
 ACTION_ITEMS_HEADING = "Action Items"
-TIMELINE_HEADER = "| Time | Event |\n|------|-------|"
 ACTION_ITEMS_HEADER = (
     "| Action | Owner | Due Date | Priority |\n|--------|-------|----------|----------|"
 )
@@ -85,21 +85,10 @@ def impact_body(incident) -> str:
     )
 
 
-def _cell(text: str) -> str:
-    return " ".join((text or "").split()).replace("|", "\\|")
-
-
 def timeline_body(incident, events) -> str:
-    """The seed's `| Time | Event |` table from the given (non-deleted) events."""
-    events = list(events)
-    start = _utc(incident.started_at).date()
-    multi_day = any(_utc(e.occurred_at).date() != start for e in events)
-    rows = [TIMELINE_HEADER]
-    for event in events:
-        at = _utc(event.occurred_at)
-        when = f"{at:%Y-%m-%d %H:%M}" if multi_day else f"{at:%H:%M}"
-        rows.append(f"| {when} | {_cell(event.body)} |")
-    return "\n".join(rows)
+    """The seed's `| Time | Event |` table from the given (non-deleted) events, in UTC as
+    the section's heading says: the same table as the incident's timeline export."""
+    return timeline_table(events, started_at=incident.started_at)
 
 
 def initial_sections(incident, events) -> dict[str, str]:
@@ -122,7 +111,7 @@ def action_items_table(items) -> str:
     rows = [ACTION_ITEMS_HEADER]
     for item in items:
         rows.append(
-            f"| {_cell(item.title)} | {_cell(owner_name(item.owner))} | "
+            f"| {markdown_cell(item.title)} | {markdown_cell(owner_name(item.owner))} | "
             f"{item.due_date:%Y-%m-%d} | {item.priority} |"
         )
     return "\n".join(rows)
