@@ -7,6 +7,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self):
         from alerts.selectors import groups_for_incident
+        from incidents.models import EventKind
         from incidents.panels import register_panel
 
         register_panel(
@@ -16,4 +17,5 @@ class AlertsConfig(AppConfig):
                 "alert_groups": groups_for_incident(incident=incident)
             },
             order=20,
+            refresh_on={EventKind.ALERT, EventKind.ROUTING, EventKind.STATUS},
         )

@@ -5,6 +5,7 @@ answers either a redirect (no JavaScript) or, for HTMX, the changed part of the 
 timeline events written meanwhile (the browser files them into the timeline by their seq).
 """
 
+import json
 import time
 
 import structlog
@@ -45,7 +46,13 @@ from incidents.models import (
     Status,
     TimelineEvent,
 )
-from incidents.panels import panels_for
+from incidents.panels import (
+    page_parts,
+    panels_for,
+    parts_changed_by,
+    render_panel,
+    trigger_refresh,
+)
 from incidents.selectors import (
     LIST_SORT_COLUMNS,
     checklist_for_incident,
@@ -70,7 +77,7 @@ from vigil.access import CHANGE, VIEW, can, get_object_for_user, team_roles
 log = structlog.get_logger(__name__)
 
 LIST_PAGE_SIZE = 25
-PAGE_PARTS = {"header", "checklist", "status_update", "impact"}
+PAGE_PARTS = page_parts()
 # The live stream: how often it looks for changes, how often it proves it is alive, and how
 # long one connection lives before the browser reconnects (and picks up where it left off).
 STREAM_POLL_SECONDS = 0.3
@@ -219,14 +226,7 @@ def _page_context(
         )
     if with_timeline and with_panels:
         rendered = [
-            (
-                panel["placement"],
-                render_to_string(
-                    panel["template"],
-                    {**panel["context"], "ctx": panel["context"], "incident": incident},
-                    request,
-                ),
-            )
+            (panel["placement"], render_panel(panel, incident=incident, request=request))
             for panel in panels_for(incident=incident, user=request.user)
         ]
         context["top_panels"] = [html for placement, html in rendered if placement == "top"]
@@ -252,8 +252,7 @@ def incident_detail(request, pk):
     if part and _is_partial(request):
         panels = panels_for(incident=incident, user=request.user, name=part)
         if panels:
-            context = {**panels[0]["context"], "ctx": panels[0]["context"], "incident": incident}
-            response = render(request, panels[0]["template"], context)
+            response = HttpResponse(render_panel(panels[0], incident=incident, request=request))
             patch_vary_headers(response, ["HX-Request"])
             return response
     timeline_filter = request.GET.get("filter", "all")
@@ -296,17 +295,9 @@ def _incident_for_change(request, pk):
     return get_object_for_user(request.user, incident_for_page(), action=CHANGE, pk=pk)
 
 
-def _events_html(request, incident, since_seq, *, oob):
-    events = timeline_changes_after(incident_id=incident.pk, after=since_seq)
-    return render_to_string(
-        "incidents/_events.html",
-        {"events": events, "incident": incident, "can_change": True, "oob": oob},
-        request,
-    )
-
-
 def _done(request, incident, since_seq, *, part=None, message=None):
-    """A successful action: back to the page, or (HTMX) the changed part plus new events."""
+    """A successful action: back to the page, or (HTMX) the changed part plus new events,
+    naming the other parts those events changed for the page to refresh."""
     if message:
         messages.success(request, message)
     if not request.htmx:
@@ -319,8 +310,13 @@ def _done(request, incident, since_seq, *, part=None, message=None):
             _page_context(request, incident, with_timeline=False),
             request,
         )
-    html += _events_html(request, incident, since_seq, oob=bool(part))
-    return HttpResponse(html)
+    events = timeline_changes_after(incident_id=incident.pk, after=since_seq)
+    html += render_to_string(
+        "incidents/_events.html",
+        {"events": events, "incident": incident, "can_change": True, "oob": bool(part)},
+        request,
+    )
+    return trigger_refresh(HttpResponse(html), events=events, answered=part)
 
 
 def _refuse(request, incident, message, *, status=400):
@@ -544,7 +540,8 @@ def _stream_position(request):
 
 
 def _render_changes(*, incident, user, can_change, csrf_token, after):
-    """Rendered SSE messages for events changed after `after`, and the new position."""
+    """Rendered SSE messages for events changed after `after`, then a `refresh` message
+    naming the parts of the page those events changed, and the new position."""
     events = timeline_changes_after(incident_id=incident.pk, after=after)
     chunks = []
     with timezone.override(getattr(user, "time_zone", "") or "UTC"):
@@ -562,6 +559,8 @@ def _render_changes(*, incident, user, can_change, csrf_token, after):
             )
             chunks.append(sse.event("timeline", html, id=event.seq))
             after = event.seq
+    if parts := parts_changed_by(event.kind for event in events):
+        chunks.append(sse.event("refresh", json.dumps(parts)))
     return "".join(chunks), after
 
 

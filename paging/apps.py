@@ -7,6 +7,7 @@ class PagingConfig(AppConfig):
 
     def ready(self):
         from incidents import signals
+        from incidents.models import EventKind
         from incidents.panels import register_panel
         from paging import services
         from paging.selectors import delivery_log_for
@@ -22,4 +23,13 @@ class PagingConfig(AppConfig):
             template="paging/incident_panel.html",
             context=lambda *, incident, user: delivery_log_for(incident=incident, user=user),
             order=25,
+            # Escalation state and the delivery log: pages sent, acknowledged, stopped.
+            refresh_on={
+                EventKind.DECLARED,
+                EventKind.ALERT,
+                EventKind.ROUTING,
+                EventKind.PAGE,
+                EventKind.ACK,
+                EventKind.STATUS,
+            },
         )

@@ -7,6 +7,7 @@ class PostmortemsConfig(AppConfig):
 
     def ready(self):
         from incidents import signals as incident_signals
+        from incidents.models import EventKind
         from incidents.panels import register_panel
         from postmortems import receivers, selectors
 
@@ -18,4 +19,6 @@ class PostmortemsConfig(AppConfig):
             template="postmortems/incident_panel.html",
             context=selectors.incident_panel_context,
             order=60,
+            # Resolving offers (or drafts) the postmortem; its own events say what became of it.
+            refresh_on={EventKind.STATUS, EventKind.POSTMORTEM},
         )

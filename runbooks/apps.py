@@ -6,6 +6,7 @@ class RunbooksConfig(AppConfig):
     verbose_name = "Runbooks"
 
     def ready(self):
+        from incidents.models import EventKind
         from incidents.panels import register_panel
         from runbooks.selectors import incident_panel_context
 
@@ -15,4 +16,6 @@ class RunbooksConfig(AppConfig):
             context=incident_panel_context,
             order=10,
             placement="top",
+            # Runbooks are offered by the incident's alerts; ticks move the progress.
+            refresh_on={EventKind.ALERT, EventKind.RUNBOOK_STEP},
         )

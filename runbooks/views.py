@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from incidents.models import Incident
+from incidents.panels import trigger_refresh
 from incidents.selectors import timeline_changes_after
 from oncall.models import Team
 from runbooks import services
@@ -364,19 +365,17 @@ def step_tick(request, incident_id, slug, step_key):
         request=request,
     )
     if urlsplit(target).path == incident.get_absolute_url():
-        # The incident page files new events through its live timeline's inbox.
+        # The incident page files new events through its live timeline's inbox, and
+        # refreshes the parts they changed (the panel's progress, ...).
+        events = timeline_changes_after(incident_id=incident.pk, after=since_seq)
         html += render_to_string(
             "incidents/_events.html",
-            {
-                "events": timeline_changes_after(incident_id=incident.pk, after=since_seq),
-                "incident": incident,
-                "can_change": True,
-                "oob": True,
-            },
+            {"events": events, "incident": incident, "can_change": True, "oob": True},
             request=request,
         )
     else:
+        events = []
         html += render_to_string(
             "runbooks/_timeline.html", {"events": _events(incident), "oob": True}, request=request
         )
-    return HttpResponse(html, status=status)
+    return trigger_refresh(HttpResponse(html, status=status), events=events)

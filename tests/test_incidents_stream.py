@@ -1,6 +1,7 @@
 """The live stream itself: ids are timeline seqs, a resume sends everything after it once."""
 
 import asyncio
+import json
 import re
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from django.test import AsyncClient
 from django.urls import reverse
 
 from incidents import services
-from incidents.models import Severity
+from incidents.models import Severity, Status
 from oncall.models import Role
 from tests.factories import TeamFactory, member
 
@@ -84,6 +85,21 @@ def test_the_stream_sends_every_change_after_last_event_id_exactly_once(alex, in
     assert f'id="event-{notes[1].pk}"' in messages[0][2]
     assert "note 0, edited" in messages[1][2] and ">edited<" in messages[1][2]
     assert 'data-deleted="1"' in messages[2][2] and "note 2" not in messages[2][2]
+
+
+def test_after_its_events_the_stream_names_the_parts_of_the_page_they_changed(alex, incident):
+    services.timeline_note_add(incident=incident, body="only a note", author=alex)
+    path = reverse("incident_event_stream", args=[incident.pk])
+    text, _ = read_stream(alex, path + "?after=1", want=1)
+    assert "event: refresh" not in text  # a note changes no part
+
+    services.incident_change_status(incident=incident, status=Status.ACKNOWLEDGED, by=alex)
+    text, messages = read_stream(alex, path + "?after=2", want=2)
+    assert [kind for _, kind, _ in messages] == ["timeline", "timeline"]
+    assert "escalation stopped" in messages[1][2]
+    refresh = text.split("event: refresh\ndata: ", 1)[1].split("\n", 1)[0]
+    assert "paging" in json.loads(refresh) and "header" in json.loads(refresh)
+    assert text.index("event: refresh") > text.index(f"id: {messages[-1][0]}")
 
 
 def test_a_fresh_connection_resumes_from_the_after_parameter(alex, incident):

@@ -1,0 +1,156 @@
+"""The incident page's live contract on the server: every part declares the timeline event
+kinds that change it, and an action's answer names the parts its events changed."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from incidents import panels, services
+from incidents.models import EventKind, Severity
+from oncall.models import Role
+from paging.models import Escalation
+from runbooks.services import runbook_create
+from tests.factories import TeamFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team():
+    return TeamFactory(slug="platform", name="Platform")
+
+
+@pytest.fixture
+def alex(team):
+    return member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+
+
+@pytest.fixture
+def incident(team, alex):
+    return services.incident_declare(
+        title="Checkout errors", severity=Severity.objects.get(name="SEV2"), team=team, by=alex
+    )
+
+
+def htmx_client(user):
+    client = Client(headers={"HX-Request": "true"})
+    client.force_login(user)
+    return client
+
+
+def refreshed(response):
+    """The parts an answer names for the page to refresh (none without the header)."""
+    if "HX-Trigger" not in response:
+        return []
+    return json.loads(response["HX-Trigger"])[panels.REFRESH_EVENT]
+
+
+def test_the_pages_own_parts_and_every_panel_declare_what_changes_them():
+    assert panels.page_parts() == {"header", "checklist", "status_update", "impact"}
+    assert "paging" in panels.parts_changed_by({EventKind.ACK})
+    assert "postmortem" in panels.parts_changed_by({EventKind.POSTMORTEM})
+    assert panels.parts_changed_by({EventKind.RUNBOOK_STEP}) == ["runbooks"]
+    assert panels.parts_changed_by({EventKind.NOTE}) == []
+    assert set(panels.parts_changed_by({EventKind.STATUS})) >= {
+        "header",
+        "checklist",
+        "status_update",
+        "impact",
+        "paging",
+        "postmortem",
+    }
+
+
+def test_a_panel_naming_a_kind_the_timeline_does_not_have_is_refused():
+    with pytest.raises(ValueError, match="Unknown timeline event kinds for 'typo': acked"):
+        panels.register_panel(
+            "typo", template="x.html", context=lambda **kw: {}, refresh_on={"acked"}
+        )
+    assert "typo" not in panels.parts_changed_by({"status", "ack"})
+
+
+def test_acknowledging_names_the_paging_panel_and_the_other_parts_it_changed(alex, incident):
+    assert Escalation.objects.filter(incident=incident).exists()  # SEV2 pages
+    response = htmx_client(alex).post(
+        reverse("incident_status", args=[incident.pk]), {"status": "acknowledged"}
+    )
+    assert response.status_code == 200
+    assert 'data-part="header"' in response.content.decode()
+    # The header comes in the answer itself; the rest is refreshed by name.
+    assert refreshed(response) == [
+        "alerts",
+        "checklist",
+        "impact",
+        "paging",
+        "postmortem",
+        "status_update",
+    ]
+
+
+def test_resolving_names_the_postmortem_panel(alex, incident):
+    response = htmx_client(alex).post(
+        reverse("incident_status", args=[incident.pk]), {"status": "resolved"}
+    )
+    assert response.status_code == 200
+    assert {"postmortem", "paging", "checklist"} <= set(refreshed(response))
+
+
+def test_an_answer_never_names_the_part_it_carries(alex, incident):
+    item = incident.checklist.order_by("position").first()
+    response = htmx_client(alex).post(
+        reverse("incident_checklist_tick", args=[incident.pk, item.pk]), {"done": "1"}
+    )
+    assert response.status_code == 200
+    assert "checklist" not in refreshed(response)
+
+
+def test_a_note_changes_no_part_and_names_none(alex, incident):
+    response = htmx_client(alex).post(
+        reverse("incident_note_add", args=[incident.pk]), {"body": "Error rate at 15%"}
+    )
+    assert response.status_code == 200
+    assert "HX-Trigger" not in response
+
+
+def test_a_refused_action_names_nothing(alex, incident):
+    response = htmx_client(alex).post(
+        reverse("incident_status", args=[incident.pk]), {"status": "triggered"}
+    )
+    assert response.status_code in (400, 409)
+    assert "HX-Trigger" not in response
+
+
+def test_a_runbook_step_ticked_on_the_incident_page_names_the_runbooks_panel(team, alex, incident):
+    runbook = runbook_create(
+        title="High Error Rate",
+        slug="high-error-rate",
+        team=team,
+        body="### Step 1: Check Recent Changes\n",
+        tags=[],
+        alert_names=[],
+        by=alex,
+    )
+    response = htmx_client(alex).post(
+        reverse(
+            "runbook_step_tick", args=[incident.pk, runbook.slug, "step-1-check-recent-changes"]
+        ),
+        {"next": incident.get_absolute_url()},
+    )
+    assert response.status_code == 200
+    assert refreshed(response) == ["runbooks"]
+
+
+def test_a_panel_comes_alone_and_on_the_page_in_the_box_the_page_refreshes(alex, incident):
+    client = htmx_client(alex)
+    alone = client.get(incident.get_absolute_url(), {"part": "paging"}).content.decode()
+    assert alone.startswith('<div class="incident-panel" id="part-paging" data-part="paging">')
+    assert "Escalating" in alone
+    page = Client()
+    page.force_login(alex)
+    html = page.get(incident.get_absolute_url()).content.decode()
+    for name in ("header", "checklist", "status_update", "impact"):
+        assert f'data-part="{name}"' in html
+    for name in ("runbooks", "alerts", "paging", "postmortem"):
+        assert f'id="part-{name}" data-part="{name}"' in html
