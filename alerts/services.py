@@ -561,7 +561,13 @@ def _route_new_group(*, group, alerts, now):
         severity = _severity_for(group.labels, routing, route)
         starts = [a.starts_at for a in alerts if a.starts_at and a.starts_at <= now]
         description = group.annotations.get("description") or group.annotations.get("summary", "")
-        incident = incident_declare(
+
+        def attach(incident):
+            # Linked before paging starts, so the first page and PagerDuty carry the alert.
+            group.incident = incident
+            AlertGroup.objects.filter(pk=group.pk).update(incident=incident)
+
+        incident_declare(
             title=f"[{route.severity.upper()}] {group.title}",
             severity=severity,
             team=group.team,
@@ -570,9 +576,9 @@ def _route_new_group(*, group, alerts, now):
             started_at=min(starts) if starts else None,
             affected_services=[group.labels["service"]] if group.labels.get("service") else None,
             events=events,
+            page=route.page,
+            attach=attach,
         )
-        group.incident = incident
-        fields.append("incident")
     if reopened is not None:
         fields.append("incident")
     group.save(update_fields=fields)
@@ -582,10 +588,9 @@ def _route_new_group(*, group, alerts, now):
         paging.chat_post(group=group, channel=route.channel, routing=routing, at=now)
     if route.page and reopened is not None:
         paging.escalation_restart(incident=reopened, at=now, routing=routing)
-    elif route.page and group.incident_id:
-        paging.escalation_start(
-            incident=group.incident, at=now, routing=routing, new_incident=new_incident
-        )
+    elif route.page and group.incident_id and not new_incident:
+        # An open incident this group joined; a new one started paging when it was declared.
+        paging.escalation_start(incident=group.incident, at=now, routing=routing)
 
 
 def _resolve_group(*, group, sample, now):

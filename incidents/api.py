@@ -308,6 +308,7 @@ def incident_create(request, payload: IncidentDeclareIn):
             by=request.user,
             summary=payload.summary,
             is_private=payload.is_private,
+            page=severity.pages,
         )
     except IncidentError as exc:
         return Reply(400, {"detail": str(exc)})

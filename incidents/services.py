@@ -218,9 +218,14 @@ def incident_declare(
     is_private=False,
     affected_services=None,
     events=None,
+    page=False,
+    attach=None,
 ) -> Incident:
     """Declare an incident: its checklist, its DECLARED event, then `events` (dicts of
-    timeline_event_add's arguments, e.g. the alert that opened it) in that order."""
+    timeline_event_add's arguments, e.g. the alert that opened it) in that order.
+    `page`: the on-call is paged for it (paging listens to incident_declared). A person's
+    declaration pages when the severity does; an alert's when its route says so.
+    `attach(incident)` links what opened it (an alert group) before paging hears of it."""
     title = (title or "").strip()
     if not title:
         raise IncidentError("An incident needs a title.")
@@ -267,7 +272,9 @@ def incident_declare(
                 "is_private": is_private,
             },
         )
-        signals.incident_declared.send(sender=Incident, incident=incident, by=by)
+        if attach is not None:
+            attach(incident)
+        signals.incident_declared.send(sender=Incident, incident=incident, by=by, page=page)
     return incident
 
 

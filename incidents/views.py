@@ -154,6 +154,7 @@ def incident_declare(request):
                     severity=form.cleaned_data["severity"],
                     team=form.cleaned_data["team"],
                     by=request.user,
+                    page=form.cleaned_data["severity"].pages,
                 )
             except IncidentError as exc:
                 form.add_error(None, str(exc))

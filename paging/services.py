@@ -587,10 +587,10 @@ def on_incident_status_changed(sender, *, incident, old, new, by, **kwargs):
         escalation_stop(incident=incident, status=EscalationStatus.RESOLVED, by=by)
 
 
-def on_incident_declared(sender, *, incident, by, **kwargs):
-    """A person declaring an incident at a paging severity pages the on-call too."""
-    if by is not None and incident.severity.pages:
-        escalation_start(incident=incident)
+def on_incident_declared(sender, *, incident, page=False, **kwargs):
+    """Every new incident that is to page starts its escalation here, whoever declared it."""
+    if page:
+        escalation_start(incident=incident, at=incident.declared_at, new_incident=True)
 
 
 def notifications_mark_read(*, user, ids=None) -> int:
