@@ -1,4 +1,5 @@
-// Incident pages: the live timeline, Enter to post a note, ticking clocks. No inline script.
+// Incident pages: the live timeline, the parts the server names refreshed, Enter to post a
+// note, ticking clocks. No inline script.
 (function () {
   "use strict";
 
@@ -10,7 +11,6 @@
     notes: function (li) { return li.dataset.kind === "note"; },
     automatic: function (li) { return li.dataset.kind !== "note"; },
   };
-  var HEADER_KINDS = { declared: 1, status: 1, severity: 1, role: 1 };
   var refreshTimers = {};
 
   function live() { return document.querySelector("[data-last-seq]"); }
@@ -43,11 +43,13 @@
     return index;
   }
 
-  // Is someone in the middle of filling in a form of this section? Their focus is in it, or a
-  // field holds something they have not sent yet. A refresh would throw that away.
+  // Is someone in the middle of filling in a form of this section? Their focus is in it, a
+  // field holds something they have not sent yet, or they opened one (Change severity, Assign
+  // roles). A refresh would throw that away, or fold it shut under their click.
   function isEditing(target) {
     var active = document.activeElement;
     if (target.contains(active) && active.matches("textarea, input, select")) { return true; }
+    if (target.querySelector("details[open][data-opened] form")) { return true; }
     var fields = target.querySelectorAll("textarea, input, select");
     for (var i = 0; i < fields.length; i++) {
       var field = fields[i];
@@ -66,29 +68,56 @@
     return false;
   }
 
-  function inFlight(target) {
-    return target.classList.contains("htmx-request") || !!target.querySelector(".htmx-request");
+  // A person opening a folded form (not one the page shows open) marks it as theirs.
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest && event.target.closest("summary");
+    var details = summary && summary.parentElement;
+    if (details && details.tagName === "DETAILS" && !details.open) { details.dataset.opened = "1"; }
+  }, true);
+
+  // Is an action of this section (one of its forms or buttons) on its way?
+  function inFlight(target) { return !!target.querySelector(".htmx-request"); }
+
+  var REFRESH_DELAY_MS = 150;
+  var EDITING_RETRY_MS = 1000;
+  var REFRESH_GIVE_UP_MS = 10000;
+  var refreshing = {}; // part name -> when its refresh was sent, until its answer is in
+
+  // Every refreshable part of the page is a box marked data-part="<name>" (its own sections
+  // and each app's panel); the server says which ones a change touched, by name.
+  function partBox(part) {
+    return document.querySelector('[data-part="' + CSS.escape(part) + '"]');
   }
 
-  var EDITING_RETRY_MS = 1000;
-
-  function refreshPart(part, selector, delay) {
+  function refreshPart(part, delay) {
     var page = document.querySelector("[data-page-url]");
-    if (!page || !document.querySelector(selector) || !window.htmx) { return; }
+    var box = partBox(part);
+    if (!page || !box || !box.id || !window.htmx) { return; }
+    var selector = "#" + box.id;
     clearTimeout(refreshTimers[part]);
     refreshTimers[part] = setTimeout(function () {
       var target = document.querySelector(selector);
       if (!target) { return; }
+      // Its last refresh is still on its way: ask again once it is in, for what changed since.
+      if (Date.now() - (refreshing[part] || 0) < REFRESH_GIVE_UP_MS) {
+        refreshPart(part, REFRESH_DELAY_MS);
+        return;
+      }
       // An action from this section is in flight: its own answer brings the fresh section.
       if (inFlight(target)) { return; }
       // Do not pull a form out from under someone filling it in; look again a little later.
-      if (isEditing(target)) { refreshPart(part, selector, EDITING_RETRY_MS); return; }
-      htmx.ajax("GET", page.dataset.pageUrl + "?part=" + part, {
+      if (isEditing(target)) { refreshPart(part, EDITING_RETRY_MS); return; }
+      refreshing[part] = Date.now();
+      var answered = function () { refreshing[part] = 0; };
+      htmx.ajax("GET", page.dataset.pageUrl + "?part=" + encodeURIComponent(part), {
+        // source: htmx sends one request at a time per source and keeps only the last one
+        // waiting, so parts refreshed together each need their own.
+        source: target,
         // select: a panel's answer also carries its stylesheet and script tags; take the box.
         target: selector, swap: "outerHTML", select: selector,
         headers: { "X-Vigil-Refresh": part + ":" + (swapGeneration[selector] || 0) }
-      });
-    }, delay || 150);
+      }).then(answered, answered);
+    }, delay || REFRESH_DELAY_MS);
   }
 
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -108,7 +137,7 @@
       } else if (isEditing(target)) {
         // They started typing while the refresh was on its way: keep their text, try later.
         event.detail.shouldSwap = false;
-        refreshPart(refresh.split(":")[0], selector, EDITING_RETRY_MS);
+        refreshPart(refresh.split(":")[0], EDITING_RETRY_MS);
       }
       return;
     }
@@ -137,19 +166,19 @@
     return true;
   }
 
+  function refreshParts(parts) {
+    (Array.isArray(parts) ? parts : []).forEach(function (part) { refreshPart(String(part)); });
+  }
+
+  // Files what the inbox holds; true when one of them was news to this page.
   function drainInbox(inbox) {
     var items = Array.prototype.slice.call(inbox.querySelectorAll("li[data-seq]"));
-    var kinds = {};
+    var news = false;
     items.forEach(function (li) {
-      if (fileEvent(li)) { kinds[li.dataset.kind] = 1; }
+      if (fileEvent(li)) { news = true; }
     });
     inbox.textContent = "";
-    if (Object.keys(kinds).some(function (k) { return HEADER_KINDS[k]; })) {
-      refreshPart("header", "#incident-header");
-    }
-    if (kinds.checklist) { refreshPart("checklist", "#checklist"); }
-    if (kinds.comms || kinds.severity) { refreshPart("status_update", "#status-update"); }
-    if (kinds.runbook_step) { refreshPart("runbooks", "#rb-panel"); }
+    return news;
   }
 
   function watchInbox() {
@@ -161,11 +190,35 @@
     }).observe(inbox, { childList: true });
   }
 
+  var streamBroughtNews = false; // did the stream's last events hold any this page lacked?
+
   // Only what the stream itself delivered moves the resume point: an action's answer can carry
   // newer events while older ones are still on their way through the stream.
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     var id = Number(event.detail && event.detail.lastEventId);
     if (id) { rememberSeq(id); }
+    if (event.detail && event.detail.type === "refresh") {
+      event.preventDefault(); // names of parts, not markup for the inbox
+      // Events this page already had came in a person's own action's answer, which named
+      // (and refreshed) their parts: refreshing them again would only churn them.
+      if (streamBroughtNews) {
+        var parts = [];
+        try { parts = JSON.parse(event.detail.data); } catch (e) { parts = []; }
+        refreshParts(parts);
+      }
+      streamBroughtNews = false;
+    }
+  });
+
+  document.addEventListener("htmx:sseMessage", function (event) {
+    if (!event.detail || event.detail.type !== "timeline") { return; }
+    var inbox = document.getElementById("timeline-inbox");
+    if (inbox && drainInbox(inbox)) { streamBroughtNews = true; }
+  });
+
+  // An action's own answer names the parts its events changed (HX-Trigger: vigil:refresh).
+  document.addEventListener("vigil:refresh", function (event) {
+    refreshParts(event.detail && event.detail.value);
   });
 
   // --- forms --------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""The panels of the incident page tell the truth after a person's own action and after a
+colleague's, on two real web processes, without a reload: the server names the panels an
+action changed (in the action's answer and through the live stream)."""
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from incidents import services
+from incidents.models import Severity
+from oncall.models import Role
+from tests.factories import TeamFactory, member
+from tests.test_incidents_live import WebProcess, free_port, incident_page_as, timeline_item
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+# A colleague's page hears through the stream of another process: allow a loaded machine.
+ACROSS_PROCESSES_MS = 15_000
+
+
+@pytest.fixture
+def two_web_processes():
+    first = WebProcess(free_port())
+    second = WebProcess(free_port(exclude={first.port}))
+    try:
+        yield first.start(), second.start()
+    finally:
+        first.stop()
+        second.stop()
+        connection.close()
+
+
+@pytest.fixture
+def incident():
+    team = TeamFactory(slug="platform", name="Platform")
+    alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+    member(team, Role.RESPONDER, username="jordan", first_name="Jordan", last_name="Lee")
+    # SEV2 pages the on-call and has its postmortem drafted when resolved.
+    return services.incident_declare(
+        title="Authentication failures",
+        severity=Severity.objects.get(name="SEV2"),
+        team=team,
+        by=alex,
+    )
+
+
+def panel(page, heading):
+    """A panel of the incident page, found by its heading."""
+    return page.locator("[data-part]").filter(
+        has=page.get_by_role("heading", name=heading, exact=True)
+    )
+
+
+def test_acknowledge_and_resolve_bring_the_paging_and_postmortem_panels_up_to_date_on_both_processes(  # noqa: E501
+    browser, two_web_processes, incident
+):
+    first, second = two_web_processes
+    alex_ctx, alex = incident_page_as(browser, first.url, incident, "alex")
+    jordan_ctx, jordan = incident_page_as(browser, second.url, incident, "jordan")
+    pages = (alex, jordan)
+    for page in pages:
+        page.evaluate("window.__sameDocument = true")
+        expect(panel(page, "Paging")).to_contain_text("Escalation: Escalating")
+        expect(panel(page, "Paging")).to_contain_text("next step")
+        expect(page.get_by_role("region", name="Postmortem")).to_contain_text(
+            "The postmortem is written once the incident is resolved"
+        )
+
+    alex.get_by_role("button", name="Acknowledge").click()
+    for page in pages:
+        expect(timeline_item(page, "escalation stopped")).to_have_count(
+            1, timeout=ACROSS_PROCESSES_MS
+        )
+        paging = panel(page, "Paging")
+        expect(paging).to_contain_text(
+            "Escalation: Acknowledged by Alex Rivera", timeout=ACROSS_PROCESSES_MS
+        )
+        expect(paging).not_to_contain_text("next step")
+
+    alex.get_by_role("button", name="Resolve").click()
+    for page in pages:
+        expect(timeline_item(page, "started the postmortem draft")).to_have_count(
+            1, timeout=ACROSS_PROCESSES_MS
+        )
+        postmortem = page.get_by_role("region", name="Postmortem")
+        expect(postmortem.get_by_role("link", name="Open postmortem")).to_be_visible(
+            timeout=ACROSS_PROCESSES_MS
+        )
+        expect(postmortem).to_contain_text("Draft")
+        expect(postmortem).not_to_contain_text("written once the incident is resolved")
+        expect(page.locator("#incident-header [data-testid=status]")).to_have_text("Resolved")
+
+    for page in pages:
+        assert page.evaluate("window.__sameDocument") is True  # neither page reloaded
+    alex_ctx.close()
+    jordan_ctx.close()
