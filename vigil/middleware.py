@@ -128,5 +128,9 @@ def htmx_config() -> str:
             "includeIndicatorStyles": False,
             "selfRequestsOnly": True,
             "historyCacheSize": 0,
+            # Swapped-in content is live (its forms and links handled by htmx) the moment it
+            # is shown: in the default 20 ms before, a press submitted a form natively and
+            # reloaded the page.
+            "defaultSettleDelay": 0,
         }
     )
