@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from incidents.services import EARLIEST_TIME
+from vigil.inputs import LAST_DATE, clean_json
 
 # A payload may carry at most this many alerts (Alertmanager's max_alerts is unbounded by
 # default; 10,000 covers a whole cluster going down). More is refused with 413.
@@ -67,11 +68,11 @@ def parse_time(value, where: str) -> datetime | None:
         raise PayloadError(f"{where} is not an RFC 3339 time: {value!r}.") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if parsed < EARLIEST_TIME:
+    if parsed < EARLIEST_TIME or parsed.date() > LAST_DATE:
         # A sender's broken clock: unknown, like the zero time, rather than a refused batch
         # (Alertmanager would retry it forever, and the other alerts would never page).
         return None
-    return parsed
+    return parsed.astimezone(UTC)  # PostgreSQL refuses offsets of 16 hours and more
 
 
 def _string_map(value, where: str) -> dict:
@@ -93,12 +94,19 @@ def fingerprint_of(labels: dict) -> str:
 
 
 def decode(body: bytes):
+    """The body's JSON with every NUL, unpaired surrogate and byte that is not UTF-8 read as
+    U+FFFD: PostgreSQL cannot store them, and an alert must not be refused (and retried
+    forever) for one label."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        try:
+            data = json.loads(body)
+        except UnicodeDecodeError:
+            data = json.loads(body.decode("utf-8", "replace"))
+    except json.JSONDecodeError as exc:
         raise PayloadError(f"The body is not valid JSON: {exc}.") from exc
     except RecursionError as exc:
         raise PayloadError("The body nests too deeply to be an alert payload.") from exc
+    return clean_json(data)
 
 
 def _check_count(alerts):

@@ -457,8 +457,9 @@ def _alert_body(alert, count, *, verb):
     name = alert.labels.get("alertname") or alert.annotations.get("summary") or alert.fingerprint
     summary = alert.annotations.get("summary", "")
     more = f" (+{count - 1} more)" if count > 1 else ""
-    text = f"Alert **{name}** {verb}{more}"
-    return text + (f": {summary}" if summary and summary != name else "")
+    # Cut to fit one event (MAX_NOTE_LENGTH): a long name and summary failed the whole payload.
+    text = f"Alert **{name[:300]}** {verb}{more}"
+    return text + (f": {summary[:10_000]}" if summary and summary != name else "")
 
 
 def _earlier_incident(group):

@@ -33,10 +33,12 @@ from alerts.services import (
 from audit.masking import masked_key, masked_url
 from oncall.models import Team
 from vigil.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
+from vigil.inputs import InputError, reads_own_body
 
 logger = structlog.get_logger(__name__)
 
 SIGNATURE_MAX_AGE = 300  # seconds a signed request stays acceptable
+SIGNATURE_MAX_LENGTH = 512  # characters; a real header is about 80
 
 
 def _refuse(status, reason):
@@ -59,13 +61,18 @@ def _token_ok(integration, token: str) -> bool:
 
 def _check_signature(header: str, token: str, body: bytes):
     """`X-Vigil-Signature: t=<unix>,v1=<hex HMAC-SHA256(token, "<t>." + body)>`. Returns the
-    signature, or raises ValueError with the reason."""
+    signature; raises InputError when the header is malformed, ValueError when it does not
+    match."""
+    if len(header) > SIGNATURE_MAX_LENGTH or not header.isascii():
+        raise InputError(
+            f"X-Vigil-Signature must be ASCII and at most {SIGNATURE_MAX_LENGTH} characters."
+        )
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        stamp = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError) as exc:
-        raise ValueError("X-Vigil-Signature must be 't=<unix time>,v1=<hex>'.") from exc
+    stamp, given = parts.get("t", "").strip(), parts.get("v1", "").strip()
+    # A bounded number of digits: a 400-digit time overflowed the clock arithmetic.
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12 and given):
+        raise InputError("X-Vigil-Signature must be 't=<unix time>,v1=<hex>'.")
+    stamp = int(stamp)
     if abs(time.time() - stamp) > SIGNATURE_MAX_AGE:
         raise ValueError("The signature's timestamp is more than 5 minutes off.")
     expected = hmac.new(token.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -74,10 +81,12 @@ def _check_signature(header: str, token: str, body: bytes):
     return given
 
 
+@reads_own_body
 @csrf_exempt
 def webhook(request, public_id, token=None):
-    """Alerts in. 202 when stored; 400 bad body, 401 bad token, 404 unknown integration,
-    409 replayed signed request, 413 body over 1 MiB or more than 10,000 alerts."""
+    """Alerts in. 202 when stored; 400 bad body or malformed X-Vigil-Signature, 401 bad token
+    or signature, 404 unknown integration, 409 replayed signed request, 413 body over 1 MiB
+    or more than 10,000 alerts."""
     started = time.perf_counter()
     if request.method != "POST":
         return _refuse(405, "Send alerts with POST.")
@@ -103,6 +112,8 @@ def webhook(request, public_id, token=None):
     if request.headers.get("X-Vigil-Signature"):
         try:
             signature = _check_signature(request.headers["X-Vigil-Signature"], token, body)
+        except InputError as exc:
+            return _refuse(400, str(exc))
         except ValueError as exc:
             return _refuse(401, str(exc))
     try:

@@ -6,13 +6,12 @@ the responder role in the incident's team. Every timestamp is ISO-8601 in UTC.
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
 import structlog
 from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
 from ninja import Status as Reply
-from pydantic import AfterValidator
 
 from incidents.models import Incident, Severity, Status
 from incidents.selectors import text_match
@@ -25,22 +24,13 @@ from incidents.services import (
 )
 from oncall.models import Role, Team
 from vigil.access import CHANGE, get_object_for_user, has_team_role, visible_filter
+from vigil.inputs import Text
 
 log = structlog.get_logger(__name__)
 router = Router(tags=["incidents"])
 
 StatusName = Literal["triggered", "acknowledged", "mitigated", "resolved"]
 MAX_SEQ = 2**62  # beyond any real sequence number, within PostgreSQL's bigint
-
-
-def _without_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("Text cannot contain NUL characters.")
-    return value
-
-
-# Text that PostgreSQL can store: a NUL byte is refused with a 400, never a 500.
-Text = Annotated[str, AfterValidator(_without_nul)]
 
 
 class ErrorOut(Schema):

@@ -73,6 +73,7 @@ from incidents.services import IncidentError
 from oncall.models import ROLE_RANK, Role
 from vigil import sse
 from vigil.access import CHANGE, VIEW, can, get_object_for_user, team_roles
+from vigil.inputs import parse_id
 
 log = structlog.get_logger(__name__)
 
@@ -258,8 +259,8 @@ def incident_detail(request, pk):
             return response
     timeline_filter = request.GET.get("filter", "all")
     before = None
-    if request.GET.get("before", "").isdigit():
-        before = get_object_or_404(TimelineEvent, incident=incident, pk=int(request.GET["before"]))
+    if (before_pk := parse_id(request.GET.get("before"))) is not None:
+        before = get_object_or_404(TimelineEvent, incident=incident, pk=before_pk)
     template = "incidents/detail.html"
     if _is_partial(request):
         template = "incidents/detail.html#older" if before else "incidents/detail.html#timeline"
@@ -537,7 +538,7 @@ def timeline_markdown(request, pk):
 def _stream_position(request):
     """Where a stream resumes: the browser's Last-Event-ID, or ?after= on a fresh connect."""
     candidates = [request.headers.get("Last-Event-ID", ""), request.GET.get("after", "")]
-    return max((int(c) for c in candidates if c.strip().isdigit()), default=0)
+    return max((pk for c in candidates if (pk := parse_id(c)) is not None), default=0)
 
 
 def _render_changes(*, incident, user, can_change, csrf_token, after):

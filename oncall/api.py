@@ -3,12 +3,13 @@
 import datetime as dt
 
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from oncall.models import Schedule, Team
 from oncall.selectors import WindowError, check_window, load_schedule, oncall_now_board
 from vigil.access import get_object_for_user
+from vigil.inputs import InputError, parse_datetime
 
 router = Router(tags=["on-call"])
 
@@ -98,13 +99,14 @@ class ShiftsOut(Schema):
     gaps: list[dict]
 
 
+_INSTANT = {"format": "date-time"}
+
+
 class WindowQuery(Schema):
-    start: dt.datetime
-    end: dt.datetime
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
+    # Read by vigil.inputs, whose reasons (an impossible date, one out of range) reach the
+    # caller; pydantic accepted times whose conversion to UTC overflowed.
+    start: str = Field(json_schema_extra=_INSTANT)
+    end: str = Field(json_schema_extra=_INSTANT)
 
 
 @router.get("/schedules/{schedule_id}/shifts", response=ShiftsOut, summary="Shifts in a window")
@@ -114,10 +116,11 @@ def schedule_shifts(request, schedule_id: int, window: Query[WindowQuery]):
     schedule = get_object_for_user(
         request.user, Schedule.objects.select_related("team"), pk=schedule_id
     )
-    start, end = _aware(window.start), _aware(window.end)
     try:
+        start = parse_datetime(window.start, "start", required=True, naive_tz=dt.UTC)
+        end = parse_datetime(window.end, "end", required=True, naive_tz=dt.UTC)
         check_window(start, end)
-    except WindowError as exc:
+    except (InputError, WindowError) as exc:
         raise HttpError(400, str(exc)) from exc
     item = load_schedule(schedule, start, end)
     computed = item.compute(start, end)

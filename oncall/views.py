@@ -10,7 +10,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -51,6 +50,7 @@ from oncall.selectors import (
 from oncall.services import OncallError
 from oncall.shifts import ScheduleSpec, compute_shifts
 from vigil.access import CHANGE, MANAGE, can, get_object_for_user
+from vigil.inputs import InputError, parse_date, parse_datetime, parse_id
 
 UTC = dt.UTC
 
@@ -94,7 +94,7 @@ def schedule_calendar(request, pk):
     view = "month" if request.GET.get("view") == "month" else "week"
     tz_mode, tz = _display_tz(request, schedule)
     now = timezone.now()
-    anchor = parse_date(request.GET.get("date") or "") or now.astimezone(tz).date()
+    anchor = parse_date(request.GET.get("date"), "date") or now.astimezone(tz).date()
     days = _month_days(anchor) if view == "month" else _week_days(anchor)
     start = dt.datetime.combine(days[0], dt.time()).replace(tzinfo=tz).astimezone(UTC)
     end = (
@@ -145,13 +145,18 @@ def _live_token(*, schedule=None, user=None):
     return CalendarToken.objects.filter(schedule=schedule, user=user, revoked_at=None).first()
 
 
-def _parse_instant(value):
-    parsed = parse_datetime(value or "")
-    if parsed is None:
-        return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    return parsed
+def _form_error(form, message):
+    """A non-field error, on an unbound form too (add_error reads cleaned_data, which only a
+    bound form has: the cover page's GET form and "Take this shift" answered 500)."""
+    if not form.is_bound:
+        form.cleaned_data = {}
+    form.add_error(None, message)
+
+
+def _member(team, value):
+    """The team member whose id `value` is, or None (no id, or not one of the team)."""
+    pk = parse_id(value)
+    return team.members.filter(pk=pk).first() if pk is not None else None
 
 
 def _local_input(value):
@@ -165,31 +170,33 @@ def layer_cover(request, pk):
         request.user, Layer.objects.select_related("schedule__team"), action=CHANGE, pk=pk
     )
     team = layer.schedule.team
-    start, end = _parse_instant(request.GET.get("start")), _parse_instant(request.GET.get("end"))
-    replaces = None
-    if request.GET.get("replaces", "").isdigit():
-        replaces = team.members.filter(pk=request.GET["replaces"]).first()
+    problem = None
+    try:
+        start = parse_datetime(request.GET.get("start"), "start")
+        end = parse_datetime(request.GET.get("end"), "end")
+    except InputError as exc:
+        start, end, problem = None, None, str(exc)
+    replaces = _member(team, request.GET.get("replaces"))
     initial = {"start": _local_input(start), "end": _local_input(end), "user": request.user}
     cover_form = CoverForm(team=team, initial=initial, prefix="cover")
     swap_form = SwapForm(team=team, requester=request.user, initial=initial, prefix="swap")
+    if problem:
+        _form_error(cover_form, problem)
     if request.method == "POST":
         kind = request.POST.get("kind")
         if kind == "take":
-            replaced = None
-            if request.POST.get("replaces", "").isdigit():
-                replaced = team.members.filter(pk=request.POST["replaces"]).first()
             try:
                 services.override_create(
                     layer=layer,
                     user=request.user,
-                    start=_parse_instant(request.POST.get("start")),
-                    end=_parse_instant(request.POST.get("end")),
+                    start=parse_datetime(request.POST.get("start"), "start"),
+                    end=parse_datetime(request.POST.get("end"), "end"),
                     reason=request.POST.get("reason", ""),
-                    replaces=replaced,
+                    replaces=_member(team, request.POST.get("replaces")),
                     by=request.user,
                 )
-            except OncallError as exc:
-                cover_form.add_error(None, str(exc))
+            except (InputError, OncallError) as exc:
+                _form_error(cover_form, str(exc))
             else:
                 messages.success(request, f"You now cover {layer.name}.")
                 return redirect("oncall_schedule", pk=layer.schedule_id)
@@ -218,9 +225,6 @@ def layer_cover(request, pk):
                 d = cover_form.cleaned_data
                 if d["user"].pk != request.user.pk and not can(request.user, MANAGE, layer):
                     raise PermissionDenied("Only managers can put someone else on call.")
-                replaced = None
-                if request.POST.get("replaces", "").isdigit():
-                    replaced = team.members.filter(pk=request.POST["replaces"]).first()
                 try:
                     services.override_create(
                         layer=layer,
@@ -228,7 +232,7 @@ def layer_cover(request, pk):
                         start=d["start"],
                         end=d["end"],
                         reason=d["reason"],
-                        replaces=replaced,
+                        replaces=_member(team, request.POST.get("replaces")),
                         by=request.user,
                     )
                 except OncallError as exc:
@@ -241,7 +245,7 @@ def layer_cover(request, pk):
                     )
         status = 400
     else:
-        status = 200
+        status = 400 if problem else 200
     return render(
         request,
         "oncall/cover.html",
@@ -517,14 +521,15 @@ def fairness(request, pk):
     schedule = get_object_for_user(request.user, Schedule.objects.select_related("team"), pk=pk)
     tz = zoneinfo.ZoneInfo(schedule.time_zone)
     today = timezone.now().astimezone(tz).date()
-    start_date = parse_date(request.GET.get("start") or "") or today - dt.timedelta(days=90)
-    end_date = parse_date(request.GET.get("end") or "") or today
-    start = dt.datetime.combine(start_date, dt.time()).replace(tzinfo=tz)
-    end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time()).replace(tzinfo=tz)
+    start_date, end_date = today - dt.timedelta(days=90), today
     error, rows = None, []
     try:
+        start_date = parse_date(request.GET.get("start"), "start") or start_date
+        end_date = parse_date(request.GET.get("end"), "end") or end_date
+        start = dt.datetime.combine(start_date, dt.time()).replace(tzinfo=tz)
+        end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time()).replace(tzinfo=tz)
         rows = fairness_report(schedule=schedule, start=start, end=end)
-    except WindowError as exc:
+    except (InputError, WindowError) as exc:
         error = str(exc)
     return render(
         request,
@@ -677,8 +682,9 @@ def contact_methods(request):
     form = ContactMethodForm()
     status = 200
     if request.method == "POST":
-        if request.POST.get("remove", "").isdigit():
-            method = get_object_or_404(ContactMethod, pk=request.POST["remove"], user=request.user)
+        remove = parse_id(request.POST.get("remove"))
+        if remove is not None:
+            method = get_object_or_404(ContactMethod, pk=remove, user=request.user)
             services.contact_method_remove(method=method, by=request.user)
             messages.success(request, "Contact method removed.")
             return redirect("oncall_contacts")

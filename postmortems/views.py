@@ -23,6 +23,7 @@ from postmortems.models import (
     TimelineSource,
 )
 from vigil import access
+from vigil.inputs import parse_id
 
 
 def _is_partial(request):
@@ -86,7 +87,7 @@ def _render_detail(request, postmortem, *, status=200, **extra):
 
 @login_required
 def library(request):
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    query = request.GET.get("q", "").strip()[:200]
     context = {
         "query": query,
         "published": selectors.postmortem_library(user=request.user, query=query)[:50],
@@ -260,7 +261,7 @@ def _workflow(request, pk, action, done_message, **kwargs):
 @require_POST
 def submit(request, pk):
     postmortem = _load(request, pk, access.CHANGE)
-    ids = [int(i) for i in request.POST.getlist("reviewers") if i.isdigit()]
+    ids = [pk for i in request.POST.getlist("reviewers") if (pk := parse_id(i)) is not None]
     reviewers = list(User.objects.filter(pk__in=ids)) if ids else None
     return _workflow(
         request,
@@ -397,7 +398,7 @@ def action_items(request):
         "priority": request.GET.get("priority", "")
         if request.GET.get("priority") in Priority.values
         else "",
-        "team": request.GET.get("team", "").replace("\x00", "")[:100],
+        "team": request.GET.get("team", "")[:100],
         "status": request.GET.get("status", "")
         if request.GET.get("status") in ActionItemStatus.values
         else "",

@@ -1,18 +1,23 @@
-"""Cross-cutting request middleware: request ids, CSP, the viewer's time zone, HTMX messages."""
+"""Cross-cutting request middleware: request ids, CSP, the viewer's time zone, HTMX messages,
+refusing input no view can store."""
 
 import json
 import re
 import uuid
 import zoneinfo
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, is_valid_path
 from django.utils import timezone
 from django.views.defaults import page_not_found
+
+from vigil.inputs import InputError, unstorable, unstorable_in_json
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -92,6 +97,96 @@ class NotFoundPageMiddleware:
         if settings.DEBUG and isinstance(exception, Http404):
             return page_not_found(request, exception)
         return None
+
+
+class RequestInputMiddleware:
+    """A path, query string or form (urlencoded or multipart) holding a NUL, an unpaired
+    surrogate or bytes that are not UTF-8 is answered 400 with the reason, so no view ever
+    sees it: PostgreSQL refuses NUL in text, and such a request answered 500. JSON sent to
+    the API is checked the same way. A view marked `reads_own_body` (the alert webhooks)
+    cleans its body itself. An InputError raised by a view is the same 400."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        problem = _path_problem(request) or _query_problem(request)
+        if not problem and not getattr(view_func, "reads_own_body", False):
+            problem = _body_problem(request)
+        return _refusal(request, problem) if problem else None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, InputError):
+            return _refusal(request, str(exception))
+        return None
+
+
+def _in_api(request) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and "api" in match.namespaces
+
+
+def _refusal(request, reason: str):
+    if _in_api(request) or request.content_type == "application/json":
+        return JsonResponse({"detail": reason}, status=400)
+    return render(request, "400.html", {"reason": reason}, status=400)
+
+
+def _path_problem(request) -> str:
+    problem = unstorable(request.path_info)
+    return f"The address contains {problem}." if problem else ""
+
+
+def _query_problem(request) -> str:
+    scope = getattr(request, "scope", None)
+    if scope is not None:  # ASGI keeps the bytes as sent (some clients pass text)
+        raw = scope.get("query_string", b"")
+        raw = raw.encode() if isinstance(raw, str) else raw
+    else:  # WSGI passes them as latin-1 (PEP 3333)
+        raw = request.META.get("QUERY_STRING", "").encode("latin-1", "replace")
+    return _encoded_problem(raw, "query parameter", request.encoding)
+
+
+def _encoded_problem(raw: bytes, what: str, encoding: str | None) -> str:
+    """What is wrong with the first bad name or value of `a=1&b=2`, or ""."""
+    encoding = encoding or settings.DEFAULT_CHARSET
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        name, value = (unquote_to_bytes(part.replace(b"+", b" ")) for part in (name, value))
+        label = f"The {what} {name.decode(encoding, 'replace')[:40]!r}"
+        for part, whose in ((name, f"The name of a {what}"), (value, label)):
+            try:
+                problem = unstorable(part.decode(encoding))
+            except UnicodeDecodeError:
+                return f"{whose} is not valid {encoding.upper()} text."
+            if problem:
+                return f"{whose} contains {problem}, which Vigil cannot store."
+    return ""
+
+
+def _body_problem(request) -> str:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return ""
+    if request.content_type == "application/x-www-form-urlencoded":
+        return _encoded_problem(request.body, "form field", request.encoding)
+    if request.content_type == "multipart/form-data":
+        # Django has decoded the parts (bytes that are not UTF-8 read as U+FFFD).
+        for name, values in [*request.POST.lists(), *request.FILES.lists()]:
+            texts = [name, *(getattr(v, "name", v) or "" for v in values)]
+            if problem := next(filter(None, map(unstorable, texts)), ""):
+                return f"The form field {name[:40]!r} contains {problem}."
+        return ""
+    if _in_api(request) and request.body:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, RecursionError):
+            return ""  # not JSON: the API's own parser says so
+        problem = unstorable_in_json(data)
+        return f"The JSON body contains {problem}, which Vigil cannot store." if problem else ""
+    return ""
 
 
 class HtmxMessagesMiddleware:
