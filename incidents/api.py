@@ -24,6 +24,7 @@ from incidents.services import (
 )
 from oncall.models import Role, Team
 from vigil.access import CHANGE, get_object_for_user, has_team_role, visible_filter
+from vigil.api_schemas import ErrorOut
 from vigil.inputs import Text
 
 log = structlog.get_logger(__name__)
@@ -33,11 +34,7 @@ StatusName = Literal["triggered", "acknowledged", "mitigated", "resolved"]
 MAX_SEQ = 2**62  # beyond any real sequence number, within PostgreSQL's bigint
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-class PersonOut(Schema):
+class IncidentPersonOut(Schema):
     username: str
     name: str
 
@@ -54,10 +51,10 @@ class TeamOut(Schema):
 
 
 class RolesOut(Schema):
-    commander: PersonOut | None
-    comms_lead: PersonOut | None
-    scribe: PersonOut | None
-    responders: list[PersonOut]
+    commander: IncidentPersonOut | None
+    comms_lead: IncidentPersonOut | None
+    scribe: IncidentPersonOut | None
+    responders: list[IncidentPersonOut]
 
 
 class ImpactOut(Schema):
@@ -81,7 +78,7 @@ class IncidentOut(Schema):
     acknowledged_at: dt.datetime | None
     mitigated_at: dt.datetime | None
     resolved_at: dt.datetime | None
-    declared_by: PersonOut | None
+    declared_by: IncidentPersonOut | None
     roles: RolesOut
     impact: ImpactOut
     affected_services: list[str]
@@ -129,7 +126,7 @@ class TimelineEventOut(Schema):
     body_html: str
     occurred_at: dt.datetime
     created_at: dt.datetime
-    author: PersonOut | None
+    author: IncidentPersonOut | None
     pinned: bool
     edited_at: dt.datetime | None
     seq: int

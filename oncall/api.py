@@ -9,12 +9,13 @@ from ninja.errors import HttpError
 from oncall.models import Schedule, Team
 from oncall.selectors import WindowError, check_window, load_schedule, oncall_now_board
 from vigil.access import get_object_for_user
+from vigil.api_schemas import ErrorOut
 from vigil.inputs import InputError, parse_datetime
 
 router = Router(tags=["on-call"])
 
 
-class PersonOut(Schema):
+class OnCallPersonOut(Schema):
     id: int
     username: str
     name: str
@@ -26,7 +27,7 @@ class PersonOut(Schema):
 
 class LayerNowOut(Schema):
     layer: str
-    people: list[PersonOut]
+    people: list[OnCallPersonOut]
 
 
 class TeamNowOut(Schema):
@@ -34,7 +35,7 @@ class TeamNowOut(Schema):
     team_name: str
     at: dt.datetime
     layers: list[LayerNowOut]
-    engineering_lead: PersonOut | None
+    engineering_lead: OnCallPersonOut | None
 
 
 def _person(entry) -> dict:
@@ -54,7 +55,11 @@ class NowFilter(Schema):
     team: str | None = None
 
 
-@router.get("/oncall/now", response=list[TeamNowOut], summary="Who is on call now")
+@router.get(
+    "/oncall/now",
+    response={200: list[TeamNowOut], 404: ErrorOut},
+    summary="Who is on call now",
+)
 def oncall_now(request, filters: Query[NowFilter]):
     """Per team: each layer's people on call now (until when, by which kinds of contact method:
     `channels`, and `contact` as `{"kind": ...}`; never the values) and the engineering lead.

@@ -12,15 +12,12 @@ from incidents.models import Incident
 from postmortems import document, selectors, services
 from postmortems.models import ActionItem
 from vigil.access import CHANGE, get_object_for_user
+from vigil.api_schemas import ErrorOut
 
 router = Router(tags=["postmortems"])
 
 ActionStatus = Literal["open", "in_progress", "done", "wont_do"]
 PriorityName = Literal["P0", "P1", "P2"]
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class PostmortemOut(Schema):

@@ -12,12 +12,9 @@ from runbooks.models import Runbook
 from runbooks.selectors import json_list_has, runbook_list, runbooks_for_incident
 from runbooks.services import RunbookError, runbook_step_tick
 from vigil.access import CHANGE, get_object_for_user
+from vigil.api_schemas import ErrorOut
 
 router = Router(tags=["runbooks"])
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class RunbookSummaryOut(Schema):

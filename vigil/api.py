@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
 from accounts.tokens import api_token_authenticate
+from vigil.api_schemas import ErrorOut, ValidationErrorOut
 
 
 class ApiTokenAuth(HttpBearer):
@@ -22,7 +23,44 @@ class ApiTokenAuth(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+# Answers any operation may give besides its own: documented on every operation, so clients
+# and the OpenAPI document agree (the body-size limit's 413 only where a body is taken).
+_COMMON_ANSWERS = {
+    "400": "The request is invalid: the reason, and each field's error where there is one.",
+    "401": "A valid API token is required (Authorization: Bearer …).",
+}
+
+
+class VigilAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ValidationErrorOut", ValidationErrorOut.model_json_schema())
+        schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())
+
+        def answer(description, name):
+            return {
+                "description": description,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                },
+            }
+
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                responses = operation["responses"]
+                responses.setdefault("400", answer(_COMMON_ANSWERS["400"], "ValidationErrorOut"))
+                responses.setdefault("401", answer(_COMMON_ANSWERS["401"], "ErrorOut"))
+                if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                    responses.setdefault(
+                        "404", answer("Not found, or not yours to see.", "ErrorOut")
+                    )
+                if "requestBody" in operation:
+                    responses.setdefault("413", answer("The body is too large.", "ErrorOut"))
+        return document
+
+
+api = VigilAPI(
     title="Vigil API",
     version="1",
     urls_namespace="api",

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from accounts import views as accounts_views
 from alerts import views as alerts_views
@@ -23,6 +23,7 @@ urlpatterns = [
     path("paging/", include("paging.urls")),
     path("metrics", alerts_views.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
+    re_path(r"^api/", views.api_not_found),
     path("admin/", admin.site.urls),
 ]
 
