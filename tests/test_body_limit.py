@@ -4,6 +4,7 @@ import asyncio
 import json
 import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -47,7 +48,9 @@ def call(app, path, headers, chunks):
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: in a full run Playwright's event loop runs in the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     status = sent[0]["status"]
     body = b"".join(m.get("body", b"") for m in sent[1:])
     return status, body, len(pulled)
