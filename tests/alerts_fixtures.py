@@ -105,18 +105,3 @@ def clone(payload):
 def fast_passwords(settings):
     # Factories hash a password per person; the default hasher makes set-up slow.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def severities(django_db_blocker):
-    """Transactional tests flush the tables a data migration filled: put SEV1–4 back."""
-    import importlib
-
-    from django.apps import apps as django_apps
-    from django.db import connection
-
-    from incidents.models import Severity
-
-    if not Severity.objects.exists():
-        migration = importlib.import_module("incidents.migrations.0002_severities")
-        migration.create(django_apps, connection.schema_editor())

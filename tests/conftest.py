@@ -61,6 +61,46 @@ def _severity_levels(request):
     yield
 
 
+# The three personas of the access tests: a member of the team (the responder), a viewer,
+# and a member of another team (the outsider).
+@pytest.fixture
+def team():
+    from tests.factories import TeamFactory
+
+    return TeamFactory(slug="platform", name="Platform")
+
+
+@pytest.fixture
+def other_team():
+    from tests.factories import TeamFactory
+
+    return TeamFactory(slug="payments", name="Payments")
+
+
+@pytest.fixture
+def responder(team):
+    from oncall.models import Role
+    from tests.factories import member
+
+    return member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+
+
+@pytest.fixture
+def viewer(team):
+    from oncall.models import Role
+    from tests.factories import member
+
+    return member(team, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_team):
+    from oncall.models import Role
+    from tests.factories import member
+
+    return member(other_team, Role.RESPONDER)
+
+
 @pytest.fixture
 def oncall_demo():
     """The demo people and the Platform team with its rotation, as seed_demo makes them."""

@@ -13,11 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def team():
-    return TeamFactory(slug="payments", name="Payments")
-
-
-@pytest.fixture
 def private_incident(team):
     return IncidentFactory(team=team, is_private=True)
 
@@ -73,5 +68,5 @@ def test_a_refusal_on_a_team_itself_is_a_403_not_an_error(team):
     from oncall.models import Team
 
     viewer = member(team, Role.VIEWER)
-    with pytest.raises(PermissionDenied, match="Payments"):
+    with pytest.raises(PermissionDenied, match="Platform"):
         get_object_for_user(viewer, Team.objects, pk=team.pk, action=MANAGE)

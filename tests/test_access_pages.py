@@ -13,14 +13,9 @@ from incidents.models import Severity, Status
 from incidents.services import incident_change_status, incident_declare
 from oncall.models import Role
 from postmortems import services as postmortem_services
-from tests.factories import PASSWORD, TeamFactory, member
+from tests.factories import PASSWORD, member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def team():
-    return TeamFactory(name="Payments", slug="payments")
 
 
 def in_review_postmortem(team, by):
@@ -101,7 +96,7 @@ def test_only_the_person_covering_or_a_manager_is_offered_remove_override(client
     manager = member(team, Role.MANAGER)
     schedule = oncall_services.schedule_save(
         team=team,
-        name="Payments on-call",
+        name="Platform on-call",
         time_zone="UTC",
         layers=[LayerData(name="Primary", members=[covering, other], start_date=dt.date.today())],
         by=manager,
@@ -132,7 +127,7 @@ def test_a_refused_action_is_the_sites_403_page_with_navigation(client, settings
     html = response.content.decode()
     assert 'aria-label="Main"' in html
     assert "You can’t do that here" in html
-    assert "Your role in Payments does not allow this." in html
+    assert "Your role in Platform does not allow this." in html
     assert f'href="{reverse("dashboard")}"' in html
 
 

@@ -22,7 +22,6 @@ from tests.alerts_fixtures import (
     integration_for,
     oncall_team,
     post,
-    severities,  # noqa: F401 (a fixture)
 )
 from tests.celery_worker import ROOT, running_worker, wait_for
 from tests.paging_fakes import running_web, wait_port, worker_env
@@ -68,7 +67,6 @@ def _am_post(alerts):
 
 @pytest.mark.skipif(not Path(ALERTMANAGER).exists(), reason="prometheus-alertmanager missing")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("severities")
 @pytest.mark.worker
 @pytest.mark.slow
 def test_an_alert_through_alertmanager_opens_an_incident_pages_and_resolves():

@@ -18,7 +18,6 @@ from tests.alerts_fixtures import (
     fast_passwords,  # noqa: F401 (an autouse fixture)
     integration_for,
     oncall_team,
-    severities,  # noqa: F401 (a fixture)
 )
 from tests.paging_fakes import http_post, running_web
 
@@ -44,7 +43,6 @@ def _payloads():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("severities")
 @pytest.mark.slow
 def test_a_storm_of_ten_thousand_alerts_makes_exactly_one_hundred_groups_and_pages_once():
     team, people = oncall_team(contacts=False)

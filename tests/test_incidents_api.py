@@ -18,16 +18,6 @@ pytestmark = pytest.mark.django_db
 BASE = "/api/v1/incidents/"
 
 
-@pytest.fixture
-def team():
-    return TeamFactory(slug="payments", name="Payments")
-
-
-@pytest.fixture
-def responder(team):
-    return member(team, Role.RESPONDER, username="alex")
-
-
 def _auth(user):
     _, raw = api_token_create(user=user, name="test")
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
@@ -63,7 +53,7 @@ def test_it_refuses_a_wrong_token(client, team):
 def test_a_wrong_token_changes_nothing(client, team):
     response = client.post(
         BASE,
-        {"title": "Checkout down", "severity": "SEV1", "team": "payments"},
+        {"title": "Checkout down", "severity": "SEV1", "team": "platform"},
         content_type="application/json",
         HTTP_AUTHORIZATION="Bearer vgl_wrong",
     )
@@ -92,7 +82,7 @@ def test_it_lists_incidents_open_first_with_utc_timestamps(client, team, respond
     assert first["declared_at"].endswith("Z")
     assert dt.datetime.fromisoformat(first["declared_at"]).utcoffset() == dt.timedelta(0)
     assert first["severity"]["name"] == "SEV2"
-    assert first["team"] == {"slug": "payments", "name": "Payments"}
+    assert first["team"] == {"slug": "platform", "name": "Platform"}
 
 
 def test_it_filters_by_status_severity_team_and_text(client, team, responder):
@@ -113,7 +103,7 @@ def test_it_filters_by_status_severity_team_and_text(client, team, responder):
     assert titles(team="search") == ["Search index stale"]
     assert titles(status="acknowledged") == ["Refund errors"]
     assert titles(q="PAYMENTS") == ["Card payments failing"]
-    assert titles(team="payments", severity="SEV3") == ["Slow receipts"]
+    assert titles(team="platform", severity="SEV3") == ["Slow receipts"]
 
 
 def test_it_pages_through_the_list(client, team, responder):
@@ -206,7 +196,7 @@ def test_a_responder_declares_an_incident(client, team, responder):
         client,
         BASE,
         responder,
-        {"title": "Checkout down", "severity": "SEV1", "team": "payments"},
+        {"title": "Checkout down", "severity": "SEV1", "team": "platform"},
     )
     assert response.status_code == 201, response.content
     body = response.json()
@@ -214,7 +204,7 @@ def test_a_responder_declares_an_incident(client, team, responder):
     assert (incident.title, incident.severity.name, incident.team.slug) == (
         "Checkout down",
         "SEV1",
-        "payments",
+        "platform",
     )
     assert incident.declared_by == responder
     assert body["status"] == "triggered"
@@ -273,7 +263,7 @@ def test_a_viewer_may_read_but_every_write_is_forbidden(client, team):
     viewer = member(team, Role.VIEWER)
     incident = IncidentFactory(team=team)
     assert _get(client, f"{BASE}{incident.pk}", viewer).status_code == 200
-    declare = _post(client, BASE, viewer, {"title": "X", "severity": "SEV3", "team": "payments"})
+    declare = _post(client, BASE, viewer, {"title": "X", "severity": "SEV3", "team": "platform"})
     note = _post(client, f"{BASE}{incident.pk}/events", viewer, {"body": "hello"})
     status = _post(client, f"{BASE}{incident.pk}/status", viewer, {"status": "acknowledged"})
     assert (declare.status_code, note.status_code, status.status_code) == (403, 403, 403)
@@ -313,7 +303,7 @@ def test_a_vigil_admin_may_do_everything(client, team):
     assert _post(client, f"{BASE}{incident.pk}/events", admin, {"body": "on it"}).status_code == 201
     response = _post(client, f"{BASE}{incident.pk}/status", admin, {"status": "resolved"})
     assert response.status_code == 200
-    declare = _post(client, BASE, admin, {"title": "Y", "severity": "SEV4", "team": "payments"})
+    declare = _post(client, BASE, admin, {"title": "Y", "severity": "SEV4", "team": "platform"})
     assert declare.status_code == 201
 
 
@@ -326,7 +316,7 @@ def test_an_unknown_incident_is_404(client, responder):
 
 def test_an_unknown_severity_is_refused_with_the_reason(client, team, responder):
     response = _post(
-        client, BASE, responder, {"title": "X", "severity": "SEV9", "team": "payments"}
+        client, BASE, responder, {"title": "X", "severity": "SEV9", "team": "platform"}
     )
     assert response.status_code == 400
     assert "Unknown severity 'SEV9'" in response.json()["detail"]
@@ -342,9 +332,9 @@ def test_an_unknown_team_is_refused_with_the_reason(client, responder):
 
 
 def test_a_declaration_without_a_title_is_400(client, team, responder):
-    response = _post(client, BASE, responder, {"title": "", "severity": "SEV2", "team": "payments"})
+    response = _post(client, BASE, responder, {"title": "", "severity": "SEV2", "team": "platform"})
     assert response.status_code == 400
-    response = _post(client, BASE, responder, {"severity": "SEV2", "team": "payments"})
+    response = _post(client, BASE, responder, {"severity": "SEV2", "team": "platform"})
     assert response.status_code == 400
     assert Incident.objects.count() == 0
 
@@ -462,7 +452,7 @@ def test_text_postgresql_cannot_store_and_huge_numbers_are_4xx_not_500(client, t
     events = _get(client, f"{BASE}{incident.pk}/events", responder, after_seq=10**25)
     assert events.status_code == 200
     declare = _post(
-        client, BASE, responder, {"title": "a\x00", "severity": "SEV1", "team": "payments"}
+        client, BASE, responder, {"title": "a\x00", "severity": "SEV1", "team": "platform"}
     )
     note = _post(client, f"{BASE}{incident.pk}/events", responder, {"body": "a\x00b"})
     assert (declare.status_code, note.status_code) == (400, 400)

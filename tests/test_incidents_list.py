@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def team():
-    return TeamFactory(slug="platform", name="Platform")
-
-
-@pytest.fixture
 def alex(team):
     return member(team, Role.RESPONDER, username="alex")
 

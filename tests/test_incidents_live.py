@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
-from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -114,20 +113,6 @@ def web_processes():
 
 @pytest.fixture
 def incident():
-    # A transactional test's flush empties the data migration's rows: put the levels back.
-    for level, name, title, description, pages, cadence in import_module(
-        "incidents.migrations.0002_severities"
-    ).SEVERITIES:
-        Severity.objects.update_or_create(
-            level=level,
-            defaults={
-                "name": name,
-                "title": title,
-                "description": description,
-                "pages": pages,
-                "update_cadence_minutes": cadence,
-            },
-        )
     team = TeamFactory(slug="platform", name="Platform")
     alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
     member(team, Role.RESPONDER, username="jordan", first_name="Jordan", last_name="Lee")

@@ -11,20 +11,8 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import EventKind, Incident, Severity, Status, TimelineEvent
-from oncall.models import Role
-from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def team():
-    return TeamFactory(slug="platform", name="Platform")
-
-
-@pytest.fixture
-def responder(team):
-    return member(team, Role.RESPONDER, username="alex")
 
 
 def add_incidents(team, count):

@@ -20,7 +20,6 @@ from tests.alerts_fixtures import (
     integration_for,
     oncall_team,
     post,
-    severities,  # noqa: F401 (a fixture)
 )
 from tests.celery_worker import running_worker, wait_for
 from tests.paging_fakes import FakeHTTP, FakeSMTP, worker_env
@@ -29,7 +28,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.worker,
     pytest.mark.slow,
-    pytest.mark.usefixtures("severities"),
 ]
 
 HTTP_PORT, SMTP_PORT = 18601, 18602

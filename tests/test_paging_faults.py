@@ -13,14 +13,12 @@ from tests.alerts_fixtures import (
     fast_passwords,  # noqa: F401 (an autouse fixture)
     integration_for,
     oncall_team,
-    severities,  # noqa: F401 (a fixture)
 )
 from tests.celery_worker import running_worker, wait_for
 from tests.paging_fakes import FakeHTTP, http_post, private_redis, running_web, worker_env
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("severities"),
     pytest.mark.worker,
     pytest.mark.slow,
 ]

@@ -3,7 +3,6 @@ blameless, with action items that are tracked to done."""
 
 import datetime as dt
 import re
-from importlib import import_module
 
 import pytest
 import time_machine
@@ -62,23 +61,6 @@ SEED_ACTION_ROWS = [
     "| Review all auth edge cases | Sam | 2024-01-22 | P1 |",
     "| Update runbook with auth debugging | Alex | 2024-01-19 | P2 |",
 ]
-
-
-@pytest.fixture(autouse=True)
-def severities():
-    # A transactional test elsewhere may have flushed the data migration's rows.
-    migration = import_module("incidents.migrations.0002_severities")
-    for level, name, title, description, pages, cadence in migration.SEVERITIES:
-        Severity.objects.update_or_create(
-            level=level,
-            defaults={
-                "name": name,
-                "title": title,
-                "description": description,
-                "pages": pages,
-                "update_cadence_minutes": cadence,
-            },
-        )
 
 
 @pytest.fixture

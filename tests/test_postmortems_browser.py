@@ -2,7 +2,6 @@
 inline action item status, and the phone layout."""
 
 import datetime as dt
-from importlib import import_module
 
 import pytest
 from playwright.sync_api import expect
@@ -19,19 +18,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 @pytest.fixture
 def demo_team():
-    # A transactional test's flush empties the data migration's rows: put the levels back.
-    migration = import_module("incidents.migrations.0002_severities")
-    for level, name, title, description, pages, cadence in migration.SEVERITIES:
-        Severity.objects.update_or_create(
-            level=level,
-            defaults={
-                "name": name,
-                "title": title,
-                "description": description,
-                "pages": pages,
-                "update_cadence_minutes": cadence,
-            },
-        )
     users = accounts_demo.seed()
     team = oncall_demo.seed(users=users)
     return team, users

@@ -1,12 +1,11 @@
 """The daily overdue digest runs on a real Celery worker; a second delivery sends nothing."""
 
 import datetime as dt
-from importlib import import_module
 from pathlib import Path
 
 import pytest
 
-from incidents.models import Severity, Status
+from incidents.models import Status
 from oncall.models import Role
 from postmortems.models import ActionItem, DigestSent
 from postmortems.tasks import send_overdue_digests
@@ -17,18 +16,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 def test_a_real_worker_sends_one_digest_per_person_even_when_the_task_runs_twice():
-    migration = import_module("incidents.migrations.0002_severities")
-    for level, name, title, description, pages, cadence in migration.SEVERITIES:
-        Severity.objects.update_or_create(
-            level=level,
-            defaults={
-                "name": name,
-                "title": title,
-                "description": description,
-                "pages": pages,
-                "update_cadence_minutes": cadence,
-            },
-        )
     team = TeamFactory()
     owner = member(team)
     manager = member(team, role=Role.MANAGER)

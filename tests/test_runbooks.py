@@ -2,11 +2,9 @@
 runbooks an incident's alerts bring up with their tickable steps."""
 
 from datetime import timedelta
-from importlib import import_module
 
 import pytest
 import time_machine
-from django.apps import apps
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -30,7 +28,7 @@ from runbooks.services import (
     runbook_step_tick,
     runbook_update,
 )
-from tests.factories import TeamFactory, member
+from tests.factories import member
 
 pytestmark = pytest.mark.django_db
 
@@ -49,31 +47,6 @@ kubectl rollout history deployment/agent-api
 kubectl logs deployment/agent-api --tail=100 | grep ERROR
 ```
 """
-
-
-@pytest.fixture
-def team():
-    return TeamFactory(slug="platform", name="Platform")
-
-
-@pytest.fixture
-def other_team():
-    return TeamFactory(slug="payments", name="Payments")
-
-
-@pytest.fixture
-def responder(team):
-    return member(team, Role.RESPONDER, first_name="Alex", last_name="Rivera")
-
-
-@pytest.fixture
-def viewer(team):
-    return member(team, Role.VIEWER)
-
-
-@pytest.fixture
-def outsider(other_team):
-    return member(other_team, Role.RESPONDER)
 
 
 @pytest.fixture
@@ -660,7 +633,6 @@ def test_the_digest_task_runs_the_service(team, responder, settings):
 def test_two_responders_ticking_the_same_step_at_once_record_it_once(team, responder, runbook):
     import threading
 
-    import_module("incidents.migrations.0002_severities").create(apps, None)
     colleague = member(team, Role.RESPONDER)
     incident = declare(team, responder)
     barrier = threading.Barrier(2)

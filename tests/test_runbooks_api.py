@@ -15,15 +15,9 @@ BASE = "/api/v1/runbooks"
 
 
 @pytest.fixture
-def team():
-    team = TeamFactory(slug="platform", name="Platform")
-    runbook_library_load(team_override="platform")
+def team(team):
+    runbook_library_load(team_override=team.slug)
     return team
-
-
-@pytest.fixture
-def responder(team):
-    return member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
 
 
 @pytest.fixture

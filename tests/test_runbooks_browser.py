@@ -3,10 +3,8 @@ timeline shows it; runbook pages fit a phone; code blocks have copy buttons."""
 
 import json
 import urllib.request
-from importlib import import_module
 
 import pytest
-from django.apps import apps
 from playwright.sync_api import expect
 
 from accounts import demo as accounts_demo
@@ -20,14 +18,8 @@ from runbooks.models import StepCheck
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-def restore_severities():
-    # A transactional test's flush empties the data migration's rows: put the levels back.
-    import_module("incidents.migrations.0002_severities").create(apps, None)
-
-
 @pytest.fixture
 def demo():
-    restore_severities()
     users = accounts_demo.seed()
     team = oncall_demo.seed(users=users)
     runbooks_demo.seed(team=team, users=users)
