@@ -30,7 +30,11 @@ def alex(team):
 @pytest.fixture
 def incident(team, alex):
     return services.incident_declare(
-        title="Checkout errors", severity=Severity.objects.get(name="SEV2"), team=team, by=alex
+        title="Checkout errors",
+        severity=Severity.objects.get(name="SEV2"),
+        team=team,
+        by=alex,
+        page=True,
     )
 
 
@@ -72,7 +76,7 @@ def test_a_panel_naming_a_kind_the_timeline_does_not_have_is_refused():
 
 
 def test_acknowledging_names_the_paging_panel_and_the_other_parts_it_changed(alex, incident):
-    assert Escalation.objects.filter(incident=incident).exists()  # SEV2 pages
+    assert Escalation.objects.filter(incident=incident).exists()  # the on-call was paged
     response = htmx_client(alex).post(
         reverse("incident_status", args=[incident.pk]), {"status": "acknowledged"}
     )

@@ -41,6 +41,7 @@ def incident():
         severity=Severity.objects.get(name="SEV2"),
         team=team,
         by=alex,
+        page=True,
     )
 
 
