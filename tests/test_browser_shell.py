@@ -59,7 +59,7 @@ def test_the_page_is_keyboard_navigable(page, live_server, demo_users):
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     # A fresh load, so focus starts at the top of the document as it does for a person.
     page.goto(f"{live_server.url}/")
-    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Tab")

@@ -62,9 +62,9 @@ def test_a_page_lights_the_bell_without_a_reload_and_a_hidden_tab_catches_up(bro
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
 
     # A hidden tab lets its connection go: nothing arrives until it is shown again.
-    set_hidden(page, True)
+    with page.expect_event("requestfailed", lambda request: "/bell/stream" in request.url):
+        set_hidden(page, True)  # the stream is closed, not merely quiet
     deliver_in_app(alex, "[CRITICAL] PaymentsLatency")
-    page.wait_for_timeout(2500)
     expect(bell(page, 1)).to_be_visible()
     set_hidden(page, False)
     expect(bell(page, 2)).to_be_visible(timeout=3000)
