@@ -11,7 +11,7 @@ import structlog
 from django.db import transaction
 
 from audit.services import audit_record
-from incidents.models import ChecklistItem, EventKind, Incident, Severity, Status
+from incidents.models import RECORDED_FACTS, ChecklistItem, EventKind, Incident, Severity, Status
 from incidents.services import checklist_create, timeline_event_add
 
 log = structlog.get_logger(__name__)
@@ -143,6 +143,7 @@ def _add_checklist(*, incident, users) -> None:
     # timeline, and checklist_item_set_done would date them now.
     checklist_create(incident=incident)
     for text, hhmm in CHECKLIST_DONE:
+        by_vigil = text in RECORDED_FACTS  # what Vigil recorded, it ticks itself
         ChecklistItem.objects.filter(incident=incident, text=text).update(
-            done_at=at(hhmm), done_by=users["alex"]
+            done_at=at(hhmm), done_by=None if by_vigil else users["alex"], done_by_vigil=by_vigil
         )

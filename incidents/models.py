@@ -344,13 +344,37 @@ RESPONSE_CHECKLIST = [
         ],
     ),
 ]
+
+
+class ChecklistFact(models.TextChoices):
+    """Something Vigil records that completes a checklist item: Vigil ticks the item then.
+    The labels end the sentence "Vigil ticked this when …"."""
+
+    ACKNOWLEDGED = "acknowledged", "an acknowledgement was recorded"
+    SEVERITY = "severity", "a person set the severity"
+    STATUS_PAGE = "status_page", "a public update was posted to the status page"
+    RESOLVED = "resolved", "the incident was marked resolved"
+    POSTMORTEM = "postmortem", "the postmortem draft was started"
+    ACTION_ITEMS = "action_items", "an action item was created"
+
+
+# The seed's items that Vigil ticks itself, and the fact that ticks each.
+RECORDED_FACTS = {
+    "Alert received and acknowledged": ChecklistFact.ACKNOWLEDGED,
+    "Severity assessed (SEV1-4)": ChecklistFact.SEVERITY,
+    "Status page updated": ChecklistFact.STATUS_PAGE,
+    "Incident declared resolved": ChecklistFact.RESOLVED,
+    "Postmortem scheduled": ChecklistFact.POSTMORTEM,
+    "Action items created": ChecklistFact.ACTION_ITEMS,
+}
 PHASE_WINDOW = {phase: window for phase, window, _, _ in RESPONSE_CHECKLIST}
 PHASE_TARGET = {phase: target for phase, _, target, _ in RESPONSE_CHECKLIST}
 PHASE_ORDER = {phase: i for i, (phase, _, _, _) in enumerate(RESPONSE_CHECKLIST)}
 
 
 class ChecklistItem(IncidentScoped, models.Model):
-    """One line of an incident's response checklist, ticked by a person at a time."""
+    """One line of an incident's response checklist, ticked by a person at a time, or by Vigil
+    when it records the item's fact (then no person unticks it)."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checklist")
     phase = models.CharField(max_length=16, choices=ChecklistPhase.choices)
@@ -364,13 +388,31 @@ class ChecklistItem(IncidentScoped, models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    fact = models.CharField(
+        max_length=16,
+        choices=ChecklistFact.choices,
+        blank=True,
+        help_text="What Vigil records that ticks this item; empty for items only people tick.",
+    )
+    done_by_vigil = models.BooleanField(
+        default=False, help_text="Ticked by Vigil when it recorded the fact; no person unticks it."
+    )
 
     class Meta:
         ordering = ["incident", "position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["incident", "position"], name="one_checklist_item_per_position"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["incident", "fact"],
+                condition=~models.Q(fact=""),
+                name="one_checklist_item_per_fact",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(done_by_vigil=False) | ~models.Q(fact=""),
+                name="vigil_ticks_only_a_fact",
+            ),
         ]
 
     def __str__(self):

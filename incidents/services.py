@@ -9,8 +9,10 @@ from django.utils import timezone
 from audit.services import audit_record
 from incidents import signals
 from incidents.models import (
+    RECORDED_FACTS,
     RESPONSE_CHECKLIST,
     STATUS_TIMESTAMP,
+    ChecklistFact,
     ChecklistItem,
     EventKind,
     Incident,
@@ -28,6 +30,11 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # How far ahead of this server's clock a backdated note may be (browsers' clocks drift).
 CLOCK_SLACK = timedelta(seconds=5)
 ROLE_FIELDS = {"commander": "Commander", "comms_lead": "Communications lead", "scribe": "Scribe"}
+# The statuses whose recording ticks a checklist item, and that item's fact.
+STATUS_FACTS = {
+    Status.ACKNOWLEDGED: ChecklistFact.ACKNOWLEDGED,
+    Status.RESOLVED: ChecklistFact.RESOLVED,
+}
 
 
 class IncidentError(ValueError):
@@ -247,7 +254,9 @@ def incident_declare(
             affected_services=affected_services or [],
             timeline_seq=1 + len(events or ()),  # its events are written below: no lock needed
         )
-        checklist_create(incident=incident)
+        # A person declaring chose the severity from the levels' definitions; an alert's
+        # severity is its sender's label mapped by routing, which nobody has assessed yet.
+        checklist_create(incident=incident, ticked=[ChecklistFact.SEVERITY] if by else [], at=now)
         who = by.display_name if by else "Vigil"
         declared = _event_row(
             incident=incident,
@@ -281,6 +290,7 @@ def incident_declare(
 def incident_change_status(*, incident, status, by, at=None) -> Incident:
     from incidents.models import TransitionError
 
+    at = at or timezone.now()
     with transaction.atomic():
         try:
             old, new = incident.transition(status, at=at)
@@ -296,6 +306,8 @@ def incident_change_status(*, incident, status, by, at=None) -> Incident:
             occurred_at=at,
             pinned=new == Status.RESOLVED,
         )
+        if new in STATUS_FACTS:
+            checklist_tick_recorded(incident=incident, fact=STATUS_FACTS[new], at=at)
         audit_record(
             actor=by,
             action=f"incident.{new}",
@@ -333,6 +345,8 @@ def incident_reopen(*, incident, reason, by=None, at=None) -> Incident:
             occurred_at=at,
             pinned=True,
         )
+        # The next acknowledgement and resolution are measured afresh, and ticked afresh.
+        _checklist_untick_recorded(incident=locked, facts=STATUS_FACTS.values(), at=at)
         audit_record(
             actor=by,
             action="incident.reopen",
@@ -349,6 +363,8 @@ def incident_reopen(*, incident, reason, by=None, at=None) -> Incident:
 
 
 def incident_change_severity(*, incident, severity, by) -> Incident:
+    """A person choosing a severity, the one it has included, has assessed it: Vigil ticks
+    "Severity assessed"."""
     if not isinstance(severity, Severity):
         raise IncidentError("Unknown severity.")
     with transaction.atomic():
@@ -357,6 +373,8 @@ def incident_change_severity(*, incident, severity, by) -> Incident:
             raise IncidentError("A resolved incident's severity cannot change.")
         old = locked.severity
         if old.pk == severity.pk:
+            if by is not None:
+                checklist_tick_recorded(incident=locked, fact=ChecklistFact.SEVERITY)
             return locked
         locked.severity = severity
         locked.save(update_fields=["severity"])
@@ -369,6 +387,8 @@ def incident_change_severity(*, incident, severity, by) -> Incident:
             data={"from": old.name, "to": severity.name},
             pinned=True,
         )
+        if by is not None:
+            checklist_tick_recorded(incident=locked, fact=ChecklistFact.SEVERITY)
         audit_record(
             actor=by,
             action="incident.severity",
@@ -423,23 +443,118 @@ def incident_assign_role(*, incident, role, user, by) -> Incident:
     return locked
 
 
-def checklist_create(*, incident) -> None:
-    """Give an incident the seed's response checklist. Safe to call again: it adds nothing."""
+def checklist_create(*, incident, ticked=(), at=None) -> None:
+    """Give an incident the seed's response checklist, the items of the `ticked` facts ticked
+    by Vigil at `at`. Safe to call again: it adds nothing."""
     rows = []
     position = 0
     for phase, _, _, items in RESPONSE_CHECKLIST:
         for text in items:
             position += 1
+            fact = RECORDED_FACTS.get(text, "")
+            done = fact in ticked
             rows.append(
-                ChecklistItem(incident_id=incident.pk, phase=phase, position=position, text=text)
+                ChecklistItem(
+                    incident_id=incident.pk,
+                    phase=phase,
+                    position=position,
+                    text=text,
+                    fact=fact,
+                    done_at=(at or timezone.now()) if done else None,
+                    done_by_vigil=done,
+                )
             )
     ChecklistItem.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def checklist_tick_recorded(*, incident, fact, at=None) -> ChecklistItem | None:
+    """Vigil ticks the item that `fact` completes: called where the fact is recorded, in its
+    transaction. An item already ticked, by Vigil or by a person, stays as it was."""
+    fact = ChecklistFact(fact)
+    at = at or timezone.now()
+    with transaction.atomic(savepoint=False):
+        item = ChecklistItem.objects.filter(incident_id=incident.pk, fact=fact).first()
+        # A conditional update: of two writers recording the fact at once, one ticks.
+        if item is None or not ChecklistItem.objects.filter(
+            pk=item.pk, done_at__isnull=True
+        ).update(done_at=at, done_by=None, done_by_vigil=True):
+            return None
+        item.done_at, item.done_by, item.done_by_vigil = at, None, True
+        timeline_event_add(
+            incident=incident,
+            kind=EventKind.CHECKLIST,
+            body=f'Vigil ticked "{item.text}" ({item.get_phase_display()}): {fact.label}',
+            occurred_at=at,
+            data={
+                "item": item.pk,
+                "phase": item.phase,
+                "text": item.text,
+                "done": True,
+                "fact": fact.value,
+            },
+        )
+        audit_record(
+            actor=None,
+            action="checklist.tick",
+            obj=item,
+            before={"done_at": None},
+            after={"done_at": at.isoformat(), "fact": fact.value},
+        )
+    return item
+
+
+def _checklist_untick_recorded(*, incident, facts, at) -> None:
+    """Vigil takes back its own ticks of `facts` when they stop being true."""
+    items = list(
+        ChecklistItem.objects.select_for_update().filter(
+            incident_id=incident.pk, fact__in=list(facts), done_by_vigil=True
+        )
+    )
+    if not items:
+        return
+    ChecklistItem.objects.filter(pk__in=[i.pk for i in items]).update(
+        done_at=None, done_by_vigil=False
+    )
+    timeline_events_add(
+        incident=incident,
+        events=[
+            {
+                "kind": EventKind.CHECKLIST,
+                "body": f'Vigil unticked "{item.text}" ({item.get_phase_display()}): '
+                "the incident reopened",
+                "occurred_at": at,
+                "data": {"item": item.pk, "phase": item.phase, "text": item.text, "done": False},
+            }
+            for item in items
+        ],
+    )
+    for item in items:
+        audit_record(
+            actor=None,
+            action="checklist.untick",
+            obj=item,
+            before={"done_at": item.done_at.isoformat()},
+            after={"done_at": None},
+        )
+
+
+def status_page_updated(*, incident, at=None) -> ChecklistItem | None:
+    """For the status page, once Vigil has one: call this where a public update is posted,
+    in that transaction, and Vigil ticks "Status page updated". Nothing calls it yet:
+    status_update_post's updates are for stakeholders, not the public page."""
+    return checklist_tick_recorded(incident=incident, fact=ChecklistFact.STATUS_PAGE, at=at)
+
+
 def checklist_item_set_done(*, item, done: bool, by) -> ChecklistItem:
-    """Tick (or untick) a checklist item; who and when go to the timeline."""
+    """Tick (or untick) a checklist item; who and when go to the timeline. Vigil's own ticks
+    stand for what it recorded: no person unticks them."""
     with transaction.atomic():
         item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+        if item.done_by_vigil and not done:
+            raise IncidentError(
+                f'Vigil ticked "{item.text}" when {ChecklistFact(item.fact).label}; '
+                "it stays ticked."
+            )
         if item.is_done == done:
             return item
         before = {"done_at": item.done_at.isoformat() if item.done_at else None}

@@ -517,7 +517,10 @@ def checklist_tick(request, pk, item_pk):
     since = incident.timeline_seq
     item = get_object_or_404(ChecklistItem, incident=incident, pk=item_pk)
     done = request.POST.get("done") == "1"
-    services.checklist_item_set_done(item=item, done=done, by=request.user)
+    try:
+        services.checklist_item_set_done(item=item, done=done, by=request.user)
+    except IncidentError as exc:
+        return _refuse(request, incident, str(exc), status=409)
     return _done(request, incident, since, part="checklist")
 
 

@@ -20,8 +20,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import EventKind, Status
-from incidents.services import incident_change_status, timeline_event_add
+from incidents.models import ChecklistFact, EventKind, Status
+from incidents.services import (
+    checklist_tick_recorded,
+    incident_change_status,
+    timeline_event_add,
+)
 from paging import delivery, messages
 from paging.models import (
     Channel,
@@ -527,6 +531,7 @@ def escalation_stop(
                 "user": by.username if by else None,
             },
         )
+        checklist_tick_recorded(incident=incident, fact=ChecklistFact.ACKNOWLEDGED, at=at)
         _pagerduty(incident=incident, action="acknowledge")
     else:
         _pagerduty(incident=incident, action="resolve")

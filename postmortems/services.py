@@ -12,8 +12,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.services import audit_record
-from incidents.models import ChecklistItem, EventKind, Incident, Status
-from incidents.services import checklist_item_set_done, timeline_event_add
+from incidents.models import ChecklistFact, EventKind, Incident, Status
+from incidents.services import checklist_tick_recorded, timeline_event_add
 from oncall.models import Membership, Role
 from postmortems import document
 from postmortems.models import (
@@ -74,22 +74,9 @@ def _timeline_events(incident, source):
     return events
 
 
-# The seed's follow-up checklist lines that postmortem work completes.
-CHECKLIST_POSTMORTEM = "Postmortem scheduled"
-CHECKLIST_ACTION_ITEMS = "Action items created"
-
-
 def _clean(text) -> str:
     # PostgreSQL cannot store NUL characters; they are never meaningful in prose.
     return (text or "").replace("\x00", "")
-
-
-def _tick_checklist(*, incident, text, by):
-    item = ChecklistItem.objects.filter(
-        incident_id=incident.pk, text=text, done_at__isnull=True
-    ).first()
-    if item is not None:
-        checklist_item_set_done(item=item, done=True, by=by)
 
 
 def _refresh_search_text(postmortem):
@@ -147,7 +134,7 @@ def postmortem_generate(
                 f"{postmortem.due_at:%Y-%m-%d %H:%M} UTC)",
                 data={"postmortem_id": postmortem.pk},
             )
-            _tick_checklist(incident=incident, text=CHECKLIST_POSTMORTEM, by=by)
+            checklist_tick_recorded(incident=incident, fact=ChecklistFact.POSTMORTEM)
         audit_record(
             actor=by,
             action="postmortem.generate",
@@ -537,7 +524,7 @@ def action_item_create(
             created_by=by,
         )
         if announce:
-            _tick_checklist(incident=incident, text=CHECKLIST_ACTION_ITEMS, by=by)
+            checklist_tick_recorded(incident=incident, fact=ChecklistFact.ACTION_ITEMS)
         audit_record(
             actor=by,
             action="action_item.create",

@@ -201,7 +201,7 @@ def test_resolving_a_sev2_drafts_a_postmortem_due_48_hours_later():
     meta = postmortem.sections.get(key=SectionKey.META).body
     assert "- **Severity**: SEV2" in meta
     assert incident.events.filter(kind=EventKind.POSTMORTEM).count() == 1
-    assert incident.checklist.get(text="Postmortem scheduled").done_at is not None
+    assert incident.checklist.get(text="Postmortem scheduled").done_by_vigil
     again, created = services.postmortem_generate(incident=incident, by=alex)
     assert (again.pk, created) == (postmortem.pk, False)
 
@@ -513,7 +513,7 @@ def test_an_action_item_is_added_and_its_status_changes_inline(client):
     )
     item = ActionItem.objects.get()
     assert (item.postmortem, item.incident, item.team) == (postmortem, postmortem.incident, team)
-    assert postmortem.incident.checklist.get(text="Action items created").done_by == alex
+    assert postmortem.incident.checklist.get(text="Action items created").done_by_vigil
     url = reverse("action_item_status", args=[item.pk])
     response = client.post(url, {"status": "in_progress"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200

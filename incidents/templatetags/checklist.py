@@ -2,7 +2,8 @@
 
 Nineteen items, each a form with its own URL and CSRF field, cost the incident page more as a
 template loop (~1.6 ms) than its 200 timeline events do (see timeline.py). Every value from
-a person is escaped; the markup is what the checklist template rendered before.
+a person is escaped; the markup is what the checklist template rendered before. An item Vigil
+ticked has no form: no person unticks it.
 """
 
 from datetime import UTC
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from incidents.models import ChecklistFact
 from incidents.templatetags.timeline import csrf_input, esc, utc_stamp
 
 register = template.Library()
@@ -35,11 +37,21 @@ class ChecklistMarkup:
         if done:
             utc = item.done_at.astimezone(UTC)
             local = item.done_at.astimezone(self.tz)
-            who = item.done_by.display_name if item.done_by_id else "Vigil"
+            if item.done_by_vigil:
+                who = "by Vigil, "
+            else:
+                who = f"{esc(item.done_by.display_name)}, " if item.done_by_id else ""
             ticked = (
-                f' <span class="muted small">{esc(who)}, '
+                f' <span class="muted small">{who}'
                 f'<time datetime="{utc.isoformat()}" title="{utc_stamp(utc)} UTC">'
                 f"{local.hour:02d}:{local.minute:02d}</time></span>"
+            )
+        if item.done_by_vigil:
+            # What Vigil recorded stays ticked: no form, nothing to press.
+            return (
+                f'<li><span class="check-button" role="checkbox" aria-checked="true" '
+                f'aria-disabled="true" title="Vigil ticked this when '
+                f'{esc(ChecklistFact(item.fact).label)}">{esc(item.text)}</span>{ticked}</li>'
             )
         return (
             f'<li><form method="post" action="{url}" hx-post="{url}" hx-target="#checklist" '
