@@ -116,6 +116,23 @@ def oncall_demo():
 
 
 @pytest.fixture
+def web_processes():
+    """Two real uvicorn processes on the test database: a colleague's page on another host."""
+    from django.db import connection
+
+    from tests.test_incidents_live import WebProcess, free_port
+
+    first = WebProcess(free_port())
+    second = WebProcess(free_port(exclude={first.port}))
+    try:
+        yield first.start(), second.start()
+    finally:
+        first.stop()
+        second.stop()
+        connection.close()
+
+
+@pytest.fixture
 def web_process():
     """One real uvicorn process on the test database: the live streams need ASGI."""
     from django.db import connection

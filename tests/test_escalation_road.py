@@ -53,7 +53,8 @@ def test_without_the_receiver_no_alert_opened_incident_pages(client):
 def test_a_declaration_pages_only_when_asked(heard):
     team, people = oncall_team()
     sev1 = Severity.objects.get(name="SEV1")
-    quiet = incident_declare(title="Checked by hand", severity=sev1, team=team, by=people["primary"])
+    by = people["primary"]
+    quiet = incident_declare(title="Checked by hand", severity=sev1, team=team, by=by)
     loud = incident_declare(title="Paging", severity=sev1, team=team, by=None, page=True)
     assert list(Escalation.objects.values_list("incident_id", flat=True)) == [loud.pk]
-    assert heard == [(quiet.pk, people["primary"], False), (loud.pk, None, True)]
+    assert heard == [(quiet.pk, by, False), (loud.pk, None, True)]

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from playwright.sync_api import expect
 
 from incidents import services
@@ -97,18 +96,6 @@ class WebProcess:
 
     def output(self):
         return Path(self.log.name).read_text()
-
-
-@pytest.fixture
-def web_processes():
-    first = WebProcess(free_port())
-    second = WebProcess(free_port(exclude={first.port}))
-    try:
-        yield first.start(), second.start()
-    finally:
-        first.stop()
-        second.stop()
-        connection.close()
 
 
 @pytest.fixture

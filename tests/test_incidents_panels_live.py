@@ -3,31 +3,18 @@ colleague's, on two real web processes, without a reload: the server names the p
 action changed (in the action's answer and through the live stream)."""
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import Severity
 from oncall.models import Role
 from tests.factories import TeamFactory, member
-from tests.test_incidents_live import WebProcess, free_port, incident_page_as, timeline_item
+from tests.test_incidents_live import incident_page_as, timeline_item
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 # A colleague's page hears through the stream of another process: allow a loaded machine.
 ACROSS_PROCESSES_MS = 15_000
-
-
-@pytest.fixture
-def two_web_processes():
-    first = WebProcess(free_port())
-    second = WebProcess(free_port(exclude={first.port}))
-    try:
-        yield first.start(), second.start()
-    finally:
-        first.stop()
-        second.stop()
-        connection.close()
 
 
 @pytest.fixture
@@ -53,9 +40,9 @@ def panel(page, heading):
 
 
 def test_acknowledge_and_resolve_bring_the_paging_and_postmortem_panels_up_to_date_on_both_processes(  # noqa: E501
-    browser, two_web_processes, incident
+    browser, web_processes, incident
 ):
-    first, second = two_web_processes
+    first, second = web_processes
     alex_ctx, alex = incident_page_as(browser, first.url, incident, "alex")
     jordan_ctx, jordan = incident_page_as(browser, second.url, incident, "jordan")
     pages = (alex, jordan)
