@@ -185,7 +185,10 @@ def test_json_logs_carry_the_request_id(client, capsys):
         )
         lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     finally:
-        configure_logging(fmt=django_settings.LOG_FORMAT, level=django_settings.LOG_LEVEL)
+        # Outside the capture: a handler left on capsys's stream writes to a closed file
+        # in every later test.
+        with capsys.disabled():
+            configure_logging(fmt=django_settings.LOG_FORMAT, level=django_settings.LOG_LEVEL)
     failed = [line for line in lines if line.get("event") == "login_failed"]
     assert failed and failed[0]["request_id"] == "req-abcdef12"
     assert failed[0]["level"] == "info"

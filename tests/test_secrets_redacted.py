@@ -55,12 +55,15 @@ def vigil_log():
     handlers = [h for h in handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)]
     assert handlers, "configure_logging's console handler is on the root logger"
     buffer = io.StringIO()
-    previous = [h.setStream(buffer) for h in handlers]
+    # Swapped directly, not with setStream, which flushes the stream it replaces first.
+    previous = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = buffer
     try:
         yield buffer
     finally:
         for handler, stream in zip(handlers, previous, strict=True):
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 def feed_token(by, **owner):
