@@ -9,22 +9,15 @@ from django.urls import reverse
 
 from incidents import panels, services
 from incidents.models import EventKind, Severity
-from oncall.models import Role
 from paging.models import Escalation
 from runbooks.services import runbook_create
-from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def team():
-    return TeamFactory(slug="platform", name="Platform")
-
-
-@pytest.fixture
-def alex(team):
-    return member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+def alex(responder):
+    return responder  # conftest's team responder, Alex Rivera
 
 
 @pytest.fixture
