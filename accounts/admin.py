@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiToken, LoginFailure, User
-from vigil.admin_audit import AuditedAdmin
+from audit.admin_base import AuditedAdmin
 
 
 @admin.register(User)

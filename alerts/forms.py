@@ -2,8 +2,9 @@ import re
 
 from django import forms
 
-from alerts.models import MATCH_OPS, IntegrationKind, TeamRouting, matcher_regex
-from vigil.outbound import validate_outbound_url
+from alerts.models import MATCH_OPS, IntegrationKind, matcher_regex
+from common.outbound import validate_outbound_url
+from teams.models import TeamRouting
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
 
@@ -127,13 +128,13 @@ class RoutingForm(forms.ModelForm):
             raise forms.ValidationError("Business hours must end after they start.")
         return data
 
-    def save(self, commit=True):
-        routing = super().save(commit=False)
-        routing.severity_map = {
-            **(routing.severity_map or {}),
+    def routing_values(self) -> dict:
+        """The settings to save (teams.services.routing_save), the severity map merged into
+        the one the team has, so labels other than critical and warning keep their mapping."""
+        values = {field: self.cleaned_data[field] for field in self.Meta.fields}
+        values["severity_map"] = {
+            **(self.instance.severity_map or {}),
             "critical": self.cleaned_data["severity_critical"],
             "warning": self.cleaned_data["severity_warning"],
         }
-        if commit:
-            routing.save()
-        return routing
+        return values

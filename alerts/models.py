@@ -2,7 +2,6 @@ import functools
 import hashlib
 import secrets
 import uuid
-from datetime import time
 
 import re2
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from vigil.links import http_url
+from common.links import http_url
 
 
 def token_hash(token: str) -> str:
@@ -30,7 +29,7 @@ class IntegrationKind(models.TextChoices):
 class Integration(models.Model):
     """A webhook alerts come in through. Its token is shown once; only hashes are stored."""
 
-    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="integrations")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="integrations")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=IntegrationKind.choices)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -97,7 +96,7 @@ class AlertGroup(models.Model):
     one open group per key: a database constraint, so concurrent senders cannot split it."""
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="groups")
-    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="alert_groups")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="alert_groups")
     group_key = models.CharField(max_length=500)
     status = models.CharField(max_length=16, choices=GroupStatus.choices)
     title = models.CharField(max_length=300)
@@ -196,44 +195,6 @@ class SignedReceipt(models.Model):
         return f"Signed request to integration {self.integration_id}"
 
 
-def default_business_days():
-    return [0, 1, 2, 3, 4]
-
-
-def default_severity_map():
-    return {"critical": "SEV1", "warning": "SEV2", "info": "SEV4"}
-
-
-class TeamRouting(models.Model):
-    """How a team's alerts are routed (the seed's AlertRouter, made configurable)."""
-
-    team = models.OneToOneField("oncall.Team", on_delete=models.CASCADE, related_name="routing")
-    business_days = models.JSONField(
-        default=default_business_days, help_text="Weekdays, Monday = 0."
-    )
-    business_start = models.TimeField(default=time(9, 0))
-    business_end = models.TimeField(default=time(17, 0))
-    severity_map = models.JSONField(
-        default=default_severity_map, help_text="Alert severity label → SEV name."
-    )
-    incidents_webhook_url = models.URLField(blank=True, help_text="#incidents")
-    oncall_webhook_url = models.URLField(blank=True, help_text="#on-call")
-    alerts_webhook_url = models.URLField(blank=True, help_text="#alerts")
-    pagerduty_routing_key = models.CharField(max_length=64, blank=True)
-    reopen_window_minutes = models.PositiveIntegerField(
-        default=30,
-        help_text="An alert group that fires again this many minutes after its incident was "
-        "resolved reopens that incident instead of opening a new one (0: never reopen).",
-    )
-
-    def __str__(self):
-        return f"Routing for {self.team}"
-
-    @property
-    def is_private(self):
-        return False
-
-
 MATCH_OPS = ("=", "!=", "=~", "!~")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
@@ -281,7 +242,7 @@ class RoutingRule(models.Model):
     )
     position = models.PositiveIntegerField(default=0)
     matchers = models.JSONField(help_text='[{"name": "service", "op": "=", "value": "db"}]')
-    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         ordering = ["integration", "position", "id"]
@@ -291,7 +252,7 @@ class RoutingRule(models.Model):
 
 
 class Silence(models.Model):
-    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="silences")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="silences")
     matchers = models.JSONField()
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from common.inputs import LAST_DATE, clean_json
 from incidents.services import EARLIEST_TIME
-from vigil.inputs import LAST_DATE, clean_json
 
 # A payload may carry at most this many alerts (Alertmanager's max_alerts is unbounded by
 # default; 10,000 covers a whole cluster going down). More is refused with 413.

@@ -1,5 +1,5 @@
 from alerts.models import AlertGroup, Integration, Silence
-from vigil.access import team_roles
+from teams.access import team_roles
 
 
 def _team_filter(user, qs, prefix=""):

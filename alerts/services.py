@@ -15,7 +15,6 @@ from alerts.models import (
     GroupStatus,
     Integration,
     Silence,
-    TeamRouting,
     annotation_link,
     matchers_match,
     new_token,
@@ -23,6 +22,7 @@ from alerts.models import (
 )
 from alerts.routing import decide
 from audit.services import audit_record
+from common.text import one_line
 from incidents.models import EventKind, Severity, Status
 from incidents.services import (
     IncidentError,
@@ -31,7 +31,7 @@ from incidents.services import (
     timeline_event_add,
     timeline_events_add,
 )
-from vigil.text import one_line
+from teams.selectors import team_routing
 
 logger = structlog.get_logger(__name__)
 
@@ -134,11 +134,6 @@ def silence_expire(*, silence, by) -> Silence:
                 after={"ends_at": locked.ends_at.isoformat()},
             )
     return locked
-
-
-def team_routing(team) -> TeamRouting:
-    routing, _ = TeamRouting.objects.get_or_create(team=team)
-    return routing
 
 
 def _team_for(integration, labels, rules):

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts import metrics, payloads
 from alerts.forms import IntegrationForm, MaintenanceForm, RoutingForm, SilenceForm
-from alerts.models import AlertGroup, Integration, IntegrationKind, Silence, TeamRouting, token_hash
+from alerts.models import AlertGroup, Integration, IntegrationKind, Silence, token_hash
 from alerts.selectors import group_list_for_user, integrations_for_user, silences_for_user
 from alerts.services import (
     AlertError,
@@ -28,12 +28,11 @@ from alerts.services import (
     integration_set_maintenance,
     silence_create,
     silence_expire,
-    team_routing,
 )
-from audit.masking import masked_key, masked_url
-from oncall.models import Team
-from vigil.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
-from vigil.inputs import InputError, reads_own_body
+from common.inputs import InputError, reads_own_body
+from teams.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
+from teams.models import Team, TeamRouting
+from teams.services import routing_save
 
 logger = structlog.get_logger(__name__)
 
@@ -200,7 +199,6 @@ def group_detail(request, pk):
 
 def _routing_for_manage(request, slug):
     team = get_object_or_404(Team, slug=slug)
-    team_routing(team)
     return get_object_for_user(
         request.user, TeamRouting.objects.select_related("team"), action=MANAGE, team=team
     )
@@ -347,51 +345,13 @@ def silence_end(request, pk):
     return redirect("alerts_silences")
 
 
-# Routing fields that are credentials: the audit trail keeps them masked.
-_ROUTING_SECRETS = {
-    "incidents_webhook_url": masked_url,
-    "oncall_webhook_url": masked_url,
-    "alerts_webhook_url": masked_url,
-    "pagerduty_routing_key": masked_key,
-}
-
-
-def _routing_changes(before: dict, after: dict) -> tuple[dict, dict]:
-    """The fields an edit changed, before and after, credentials masked. A field is listed
-    because its value changed, even where the masked forms read the same."""
-    changed = [field for field, value in after.items() if before.get(field) != value]
-
-    def shown(field, value):
-        mask = _ROUTING_SECRETS.get(field)
-        return mask(value or "") if mask else str(value)
-
-    return (
-        {field: shown(field, before.get(field)) for field in changed},
-        {field: shown(field, after[field]) for field in changed},
-    )
-
-
 @login_required
 def routing_edit(request, slug):
     routing = _routing_for_manage(request, slug)
     team = routing.team
     form = RoutingForm(request.POST or None, instance=routing)
     if request.method == "POST" and form.is_valid():
-        from audit.services import audit_record
-
-        with transaction.atomic():
-            before = TeamRouting.objects.filter(pk=routing.pk).values().first()
-            saved = form.save()
-            after = TeamRouting.objects.filter(pk=saved.pk).values().first()
-            before, after = _routing_changes(before, after)
-            if after:
-                audit_record(
-                    actor=request.user,
-                    action="routing.change",
-                    obj=saved,
-                    before=before,
-                    after=after,
-                )
+        routing_save(routing=routing, values=form.routing_values(), by=request.user)
         messages.success(request, f"Routing for {team} saved.")
         return redirect("alerts_routing", slug=team.slug)
     return render(

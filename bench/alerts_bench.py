@@ -215,7 +215,7 @@ def main():
     rebuild_database()
     setup_django()
     from alerts.services import integration_create
-    from oncall.models import Team
+    from teams.models import Team
 
     team = Team.objects.create(name="Bench", slug="bench")
     integration, token = integration_create(team=team, kind="alertmanager", name="Bench")

@@ -137,7 +137,7 @@ def _required_defaults(model, given):
 
 def bench_people():
     from accounts.models import User
-    from oncall.models import Membership, Role, Team
+    from teams.models import Membership, Role, Team
 
     teams = []
     for i in range(TEAMS):
@@ -619,14 +619,14 @@ def main():
     out(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  {_load()}")
     out("")
     # The pages are served in this process: give it the collector settings a web process
-    # gets from vigil/asgi.py, as it would have behind uvicorn.
-    from vigil.garbage_collection import settle_web_process
+    # gets in vigil/asgi.py, as it would have behind uvicorn.
+    from common.garbage_collection import settle_web_process
 
     if args.default_gc:
         out("garbage collector: CPython's defaults (--default-gc)")
     else:
         settle_web_process()
-        out("garbage collector: a web process's settings (vigil/garbage_collection.py)")
+        out("garbage collector: a web process's settings (common/garbage_collection.py)")
     measure_pages(big, people, args.requests)
     if args.skip_sse:
         out("SSE delivery: skipped (--skip-sse)")

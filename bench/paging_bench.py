@@ -177,8 +177,8 @@ def lateness(args):
     from django.db.models import Max, Min
 
     from incidents.models import Incident, Severity
-    from oncall.models import Team
     from paging.models import Escalation, StepRun
+    from teams.models import Team
 
     team = Team.objects.get(slug="bench")
     sev = Severity.objects.get(name="SEV2")
@@ -240,9 +240,9 @@ def main():
 
     rebuild_database()
     setup_django()
-    from alerts.models import TeamRouting
     from alerts.services import integration_create
-    from oncall.models import ContactMethod, Layer, LayerMember, Membership, Schedule, Team
+    from oncall.models import ContactMethod, Layer, LayerMember, Schedule
+    from teams.models import Membership, Team, TeamRouting
     from tests.paging_fakes import FakeHTTP
 
     with FakeHTTP(FAKE_PORT) as http:
@@ -257,7 +257,7 @@ def main():
         )
         LayerMember.objects.create(layer=layer, user=primary)
         ContactMethod.objects.create(user=primary, kind="slack", value=http.url("/dm"))
-        TeamRouting.objects.create(team=team, incidents_webhook_url=http.url("/chat"))
+        TeamRouting.objects.filter(team=team).update(incidents_webhook_url=http.url("/chat"))
         integration, token = integration_create(team=team, kind="alertmanager", name="Bench")
 
         web = start_web(WEB_PORT, args.web_workers, server=args.server)

@@ -330,7 +330,7 @@ def main():
     from alerts.models import Integration
     from alerts.services import integration_create
     from incidents.models import Incident
-    from oncall.models import Team
+    from teams.models import Team
 
     incidents = list(Incident.objects.order_by("-pk").values_list("pk", flat=True)[:5])
     team = Team.objects.order_by("pk").first()

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin_base import AuditedAdmin
 from incidents.models import (
     ChecklistItem,
     Incident,
@@ -7,7 +8,6 @@ from incidents.models import (
     TimelineEvent,
     TimelineEventRevision,
 )
-from vigil.admin_audit import AuditedAdmin
 
 
 @admin.register(Severity)

@@ -1,6 +1,6 @@
 """Incidents over the JSON API: list, read, declare, post a timeline note, change status.
 
-Same rules as the pages (vigil.access): a private incident is a 404 to outsiders, writes need
+Same rules as the pages (teams.access): a private incident is a 404 to outsiders, writes need
 the responder role in the incident's team. Every timestamp is ISO-8601 in UTC.
 """
 
@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
 from ninja import Status as Reply
 
+from common.api_schemas import ErrorOut
+from common.inputs import Text
 from incidents.models import Incident, Severity, Status
 from incidents.selectors import text_match
 from incidents.services import (
@@ -22,10 +24,8 @@ from incidents.services import (
     incident_declare,
     timeline_note_add,
 )
-from oncall.models import Role, Team
-from vigil.access import CHANGE, get_object_for_user, has_team_role, visible_filter
-from vigil.api_schemas import ErrorOut
-from vigil.inputs import Text
+from teams.access import CHANGE, get_object_for_user, has_team_role, visible_filter
+from teams.models import Role, Team
 
 log = structlog.get_logger(__name__)
 router = Router(tags=["incidents"])

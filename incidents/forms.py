@@ -3,7 +3,7 @@ from django import forms
 from incidents.models import Severity, Status
 from incidents.selectors import LIST_SORTS, TIMELINE_FILTERS
 from incidents.services import CLOCK_SLACK, MAX_NOTE_LENGTH, ROLE_FIELDS, time_out_of_range
-from oncall.models import Team
+from teams.models import Team
 
 
 class DeclareIncidentForm(forms.Form):

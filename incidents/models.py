@@ -62,7 +62,7 @@ class Incident(models.Model):
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
     severity = models.ForeignKey(Severity, on_delete=models.PROTECT, related_name="incidents")
-    team = models.ForeignKey("oncall.Team", on_delete=models.PROTECT, related_name="incidents")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="incidents")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED)
     is_private = models.BooleanField(
         default=False, help_text="Visible only to the team and Vigil administrators."
@@ -200,7 +200,7 @@ MANUAL_KINDS = {EventKind.NOTE}
 
 
 class IncidentScoped:
-    """For rows that belong to an incident: vigil.access applies the incident's team and
+    """For rows that belong to an incident: teams.access applies the incident's team and
     privacy to them."""
 
     @property

@@ -21,8 +21,8 @@ from incidents.models import (
     TimelineEvent,
     TimelineEventRevision,
 )
-from oncall.models import ROLE_RANK, Role, Team
-from vigil.access import team_roles, visible_filter
+from teams.access import at_least, members_with_role, team_roles, visible_filter
+from teams.models import Role, Team
 
 TIMELINE_PAGE = 200
 TIMELINE_FILTERS = {
@@ -168,11 +168,7 @@ def teams_user_may_declare_in(*, user):
     """Teams where the user is at least a responder (every team for Vigil admins)."""
     if user.is_superuser:
         return Team.objects.all()
-    ids = [
-        team_id
-        for team_id, role in team_roles(user).items()
-        if ROLE_RANK[role] >= ROLE_RANK[Role.RESPONDER]
-    ]
+    ids = [team_id for team_id, role in team_roles(user).items() if at_least(role, Role.RESPONDER)]
     return Team.objects.filter(pk__in=ids)
 
 
@@ -392,12 +388,4 @@ def status_update_due(*, incident):
 
 def people_for_roles(*, incident):
     """Members of the incident's team who can hold a role (responder or above)."""
-    return (
-        User.objects.filter(
-            memberships__team_id=incident.team_id,
-            memberships__role__in=[Role.RESPONDER, Role.MANAGER, Role.ADMIN],
-            is_active=True,
-        )
-        .order_by("username")
-        .distinct()
-    )
+    return members_with_role(incident.team_id, Role.RESPONDER).order_by("username")

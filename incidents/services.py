@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from common.markdown import render_markdown
 from incidents import signals
 from incidents.models import (
     RECORDED_FACTS,
@@ -21,7 +22,6 @@ from incidents.models import (
     TimelineEvent,
     TimelineEventRevision,
 )
-from vigil.markdown import render_markdown
 
 MAX_NOTE_LENGTH = 20_000
 # Nothing on an incident is dated before this: an earlier date is a slip (0026 for 2026), and

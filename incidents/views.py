@@ -23,6 +23,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from common import sse
+from common.inputs import parse_id
 from incidents import services
 from incidents.export import timeline_table
 from incidents.forms import (
@@ -70,10 +72,8 @@ from incidents.selectors import (
     with_people_in_roles,
 )
 from incidents.services import IncidentError
-from oncall.models import ROLE_RANK, Role
-from vigil import sse
-from vigil.access import CHANGE, VIEW, can, get_object_for_user, team_roles
-from vigil.inputs import parse_id
+from teams.access import CHANGE, VIEW, at_least, can, get_object_for_user, team_roles
+from teams.models import Role
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +93,7 @@ def _is_partial(request):
 def _may_declare(user):
     if user.is_superuser:
         return True
-    return any(ROLE_RANK[r] >= ROLE_RANK[Role.RESPONDER] for r in team_roles(user).values())
+    return any(at_least(r, Role.RESPONDER) for r in team_roles(user).values())
 
 
 # --- list and declare -------------------------------------------------------------------------
@@ -195,10 +195,6 @@ def _page_context(
     with_people_in_roles(incident)
     can_change = can(request.user, CHANGE, incident)
     checklist = checklist_for_incident(incident=incident)
-    if not checklist:
-        # Incidents made before the checklist existed (or outside incident_declare) get one.
-        services.checklist_create(incident=incident)
-        checklist = checklist_for_incident(incident=incident)
     context = {
         "incident": incident,
         "can_change": can_change,

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin_base import AuditedAdmin
 from oncall.forms import ContactMethodForm
 from oncall.models import (
     CalendarToken,
@@ -9,39 +10,15 @@ from oncall.models import (
     HandoffNote,
     Layer,
     LayerMember,
-    Membership,
     Override,
     Schedule,
     SwapRequest,
-    Team,
 )
-from vigil.admin_audit import AuditedAdmin
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 1
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Team)
-class TeamAdmin(AuditedAdmin):
-    list_display = ["name", "slug", "time_zone", "engineering_lead"]
-    prepopulated_fields = {"slug": ["name"]}
-    search_fields = ["name", "slug"]
-    inlines = [MembershipInline]
-
-
-@admin.register(Membership)
-class MembershipAdmin(AuditedAdmin):
-    list_display = ["team", "user", "role"]
-    list_filter = ["team", "role"]
-    autocomplete_fields = ["user", "team"]
 
 
 @admin.register(ContactMethod)
 class ContactMethodAdmin(AuditedAdmin):
-    # The checks "How to reach you" makes, the outgoing-URL one (vigil/outbound.py) too.
+    # The checks "How to reach you" makes, the outgoing-URL one (common/outbound.py) too.
     form = ContactMethodForm
     fields = ["user", "kind", "value", "label"]
     list_display = ["user", "kind", "value", "label"]

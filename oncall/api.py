@@ -6,11 +6,12 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from oncall.models import Schedule, Team
+from common.api_schemas import ErrorOut
+from common.inputs import InputError, parse_datetime
+from oncall.models import Schedule
 from oncall.selectors import WindowError, check_window, load_schedule, oncall_now_board
-from vigil.access import get_object_for_user
-from vigil.api_schemas import ErrorOut
-from vigil.inputs import InputError, parse_datetime
+from teams.access import get_object_for_user
+from teams.models import Team
 
 router = Router(tags=["on-call"])
 
@@ -108,7 +109,7 @@ _INSTANT = {"format": "date-time"}
 
 
 class WindowQuery(Schema):
-    # Read by vigil.inputs, whose reasons (an impossible date, one out of range) reach the
+    # Read by common.inputs, whose reasons (an impossible date, one out of range) reach the
     # caller; pydantic accepted times whose conversion to UTC overflowed.
     start: str = Field(json_schema_extra=_INSTANT)
     end: str = Field(json_schema_extra=_INSTANT)

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from oncall.models import ContactMethod, Membership, Override, Schedule, Team
-from oncall.selectors import PRIMARY, SECONDARY, escalation_policy_for, layer_oncall_at
-from oncall.services import LayerData, override_create, schedule_save
+from oncall.models import ContactMethod, Override, Schedule
+from oncall.selectors import PRIMARY, SECONDARY, layer_oncall_at
+from oncall.services import LayerData, escalation_policy_default, override_create, schedule_save
+from teams.models import Membership, Team
 
 SCHEDULE_NAME = "Platform on-call"
 ROTATION_START = dt.date(2026, 1, 5)  # a Monday
@@ -56,7 +57,7 @@ def seed(*, users) -> Team:
             ],
             by=None,
         )
-    escalation_policy_for(team=team)
+    escalation_policy_default(team=team)
 
     primary = schedule.layers.get(name=PRIMARY)
     if not Override.objects.filter(layer=primary, reason__startswith=DEMO_OVERRIDE_PREFIX).exists():

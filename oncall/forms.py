@@ -5,9 +5,9 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import get_user_model
 
+from common.outbound import validate_outbound_url
 from oncall.models import Cadence, ContactMethod, EscalationStep, Layer, Restriction
 from oncall.services import LayerData
-from vigil.outbound import validate_outbound_url
 
 User = get_user_model()
 

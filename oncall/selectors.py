@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 
 from oncall.models import (
@@ -19,12 +18,10 @@ from oncall.models import (
     HandoffNote,
     Layer,
     LayerMember,
-    Membership,
     Override,
     Schedule,
     ShiftReminder,
     SwapRequest,
-    Team,
     masked_tail,
 )
 from oncall.shifts import (
@@ -35,7 +32,8 @@ from oncall.shifts import (
     compute_shifts,
     local_to_utc,
 )
-from vigil.access import sees_contact_values
+from teams.access import sees_contact_values
+from teams.models import Membership, Team
 
 User = get_user_model()
 
@@ -174,7 +172,7 @@ def layer_oncall_at(*, layer: Layer, at: dt.datetime) -> list:
     return [item.users[uid] for uid in computed.on_call_at(layer.pk, at)]
 
 
-def _default_layer(team: Team, name: str, position: int) -> Layer | None:
+def default_layer(team: Team, name: str, position: int) -> Layer | None:
     layers = Layer.objects.filter(schedule__team=team).select_related("schedule")
     return (
         layers.filter(name=name).order_by("schedule__name", "schedule_id").first()
@@ -182,63 +180,10 @@ def _default_layer(team: Team, name: str, position: int) -> Layer | None:
     )
 
 
-def escalation_policy_for(*, team: Team) -> EscalationPolicy:
-    """The team's escalation policy, with its steps prefetched (`policy.steps.all()`).
-
-    If the team has none yet, creates the seed document's default and returns it:
-      step position 0: target_kind "layer", the "Primary" layer, wait_minutes 5;
-      step position 1: target_kind "layer", the "Secondary" layer, wait_minutes 10;
-      step position 2: target_kind "lead" (the team's engineering_lead), wait_minutes 15;
-      repeat 1.
-    So the primary is notified at +0, the secondary at +5 and the lead at +15 minutes; after
-    the last step's wait, the list starts again if repeat > 1. wait_minutes is the time to wait
-    after notifying a step before moving on. The layers are found by name ("Primary" /
-    "Secondary") in the team's schedules, falling back to the first and second layer by
-    position; a layer step at position 0 or 1 whose layer does not exist (yet, or any more) has
-    layer=None and is filled in by a later call once the team has such a layer (saving a
-    schedule makes that call). Safe to call concurrently.
-    """
-    policy = EscalationPolicy.objects.filter(team=team).first()
-    if policy is None:
-        with transaction.atomic():
-            policy, created = EscalationPolicy.objects.get_or_create(
-                team=team, defaults={"name": "Default (seed document)", "repeat": 1}
-            )
-            if created:
-                EscalationStep.objects.bulk_create(
-                    [
-                        EscalationStep(
-                            policy=policy,
-                            position=0,
-                            target_kind=EscalationStep.TargetKind.LAYER,
-                            layer=_default_layer(team, PRIMARY, 0),
-                            wait_minutes=5,
-                        ),
-                        EscalationStep(
-                            policy=policy,
-                            position=1,
-                            target_kind=EscalationStep.TargetKind.LAYER,
-                            layer=_default_layer(team, SECONDARY, 1),
-                            wait_minutes=10,
-                        ),
-                        EscalationStep(
-                            policy=policy,
-                            position=2,
-                            target_kind=EscalationStep.TargetKind.LEAD,
-                            wait_minutes=15,
-                        ),
-                    ]
-                )
-    else:
-        missing = policy.steps.filter(
-            target_kind=EscalationStep.TargetKind.LAYER, layer=None, position__in=[0, 1]
-        )
-        for step in missing:
-            name, position = (PRIMARY, 0) if step.position == 0 else (SECONDARY, 1)
-            layer = _default_layer(team, name, position)
-            if layer is not None:
-                step.layer = layer
-                step.save(update_fields=["layer"])
+def escalation_policy_for(*, team: Team) -> EscalationPolicy | None:
+    """The team's escalation policy, with its steps prefetched (`policy.steps.all()`); None for
+    a team that has none (every team gets the seed's default when it is made:
+    `oncall.services.escalation_policy_default`). Reads only."""
     return (
         EscalationPolicy.objects.select_related("team__engineering_lead")
         .prefetch_related(
@@ -246,7 +191,8 @@ def escalation_policy_for(*, team: Team) -> EscalationPolicy:
                 "steps", queryset=EscalationStep.objects.select_related("layer__schedule", "user")
             )
         )
-        .get(pk=policy.pk)
+        .filter(team=team)
+        .first()
     )
 
 
@@ -292,7 +238,7 @@ def check_window(start: dt.datetime, end: dt.datetime) -> None:
 @dataclass
 class Reach:
     """One way to reach a person as the viewer may see it: the kind and a masked tail always,
-    the value only when `vigil.access.sees_contact_values` allows it."""
+    the value only when `teams.access.sees_contact_values` allows it."""
 
     kind: str
     kind_display: str

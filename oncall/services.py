@@ -25,17 +25,16 @@ from oncall.models import (
     HandoffNote,
     Layer,
     LayerMember,
-    Membership,
     Override,
-    Role,
     Schedule,
     ShiftReminder,
     SwapRequest,
-    Team,
 )
-from oncall.selectors import escalation_policy_for, load_schedules
+from oncall.selectors import PRIMARY, SECONDARY, default_layer, load_schedules
 from oncall.shifts import LayerSpec, nonexistent_handoffs
 from paging.models import InAppNotification
+from teams.access import roles_at_least
+from teams.models import Membership, Role
 
 log = structlog.get_logger(__name__)
 
@@ -173,7 +172,7 @@ def schedule_save(*, team, name: str, time_zone: str, layers: list[LayerData], b
             [LayerMember(layer=layer, user=u, position=i) for i, u in enumerate(data.members)]
         )
     schedule.layers.exclude(pk__in=keep).delete()
-    escalation_policy_for(team=team)  # every team gets the seed's default path
+    escalation_policy_default(team=team)  # the default path's layer steps find their layers
     audit_record(
         actor=by,
         action="schedule.update" if before else "schedule.create",
@@ -525,7 +524,7 @@ def gaps_raise(*, now: dt.datetime | None = None) -> int:
 def _send_gap_notice(*, schedule, layer, start, end):
     managers = list(
         Membership.objects.filter(
-            team=schedule.team, role__in=[Role.MANAGER, Role.ADMIN], user__is_active=True
+            team=schedule.team, role__in=roles_at_least(Role.MANAGER), user__is_active=True
         )
         .exclude(user__email="")
         .values_list("user__email", flat=True)
@@ -659,40 +658,60 @@ def contact_method_remove(*, method, by) -> None:
     method.delete()
 
 
-def _team_settings_snapshot(team, routing) -> dict:
-    return {
-        "time_zone": team.time_zone,
-        "business_days": list(routing.business_days),
-        "business_start": routing.business_start.strftime("%H:%M"),
-        "business_end": routing.business_end.strftime("%H:%M"),
-    }
-
-
-@transaction.atomic
-def team_settings_save(
-    *, team, time_zone: str, business_days: list[int], business_start, business_end, by
-):
-    """Set the time zone and business hours that alert routing reads; audited."""
-    from alerts.models import TeamRouting  # routing settings live with the alerts they route
-
-    if time_zone not in zoneinfo.available_timezones():
-        raise OncallError(f"{time_zone!r} is not a known time zone (e.g. Europe/Berlin).")
-    if not business_days or any(d not in range(7) for d in business_days):
-        raise OncallError("Choose at least one business day (Monday to Sunday).")
-    if business_start >= business_end:
-        raise OncallError("Business hours must end after they start.")
-    locked = Team.objects.select_for_update().get(pk=team.pk)
-    routing, _ = TeamRouting.objects.select_for_update().get_or_create(team=locked)
-    before = _team_settings_snapshot(locked, routing)
-    locked.time_zone = time_zone
-    locked.save(update_fields=["time_zone"])
-    routing.business_days = sorted(set(business_days))
-    routing.business_start = business_start
-    routing.business_end = business_end
-    routing.save(update_fields=["business_days", "business_start", "business_end"])
-    after = _team_settings_snapshot(locked, routing)
-    if after != before:
-        audit_record(
-            actor=by, action="team.settings_change", obj=locked, before=before, after=after
+def escalation_policy_default(*, team) -> EscalationPolicy:
+    """Give a team the seed document's default escalation policy if it has none:
+      step position 0: target_kind "layer", the "Primary" layer, wait_minutes 5;
+      step position 1: target_kind "layer", the "Secondary" layer, wait_minutes 10;
+      step position 2: target_kind "lead" (the team's engineering_lead), wait_minutes 15;
+      repeat 1.
+    So the primary is notified at +0, the secondary at +5 and the lead at +15 minutes; after
+    the last step's wait, the list starts again if repeat > 1. wait_minutes is the time to wait
+    after notifying a step before moving on. The layers are found by name ("Primary" /
+    "Secondary") in the team's schedules, falling back to the first and second layer by
+    position; a layer step at position 0 or 1 whose layer does not exist (yet, or any more) has
+    layer=None and is filled in by a later call once the team has such a layer (saving a
+    schedule makes that call). Made with every team (oncall.receivers); safe to call
+    concurrently. Returns the policy.
+    """
+    policy = EscalationPolicy.objects.filter(team=team).first()
+    if policy is None:
+        with transaction.atomic():
+            policy, created = EscalationPolicy.objects.get_or_create(
+                team=team, defaults={"name": "Default (seed document)", "repeat": 1}
+            )
+            if created:
+                EscalationStep.objects.bulk_create(
+                    [
+                        EscalationStep(
+                            policy=policy,
+                            position=0,
+                            target_kind=EscalationStep.TargetKind.LAYER,
+                            layer=default_layer(team, PRIMARY, 0),
+                            wait_minutes=5,
+                        ),
+                        EscalationStep(
+                            policy=policy,
+                            position=1,
+                            target_kind=EscalationStep.TargetKind.LAYER,
+                            layer=default_layer(team, SECONDARY, 1),
+                            wait_minutes=10,
+                        ),
+                        EscalationStep(
+                            policy=policy,
+                            position=2,
+                            target_kind=EscalationStep.TargetKind.LEAD,
+                            wait_minutes=15,
+                        ),
+                    ]
+                )
+    else:
+        missing = policy.steps.filter(
+            target_kind=EscalationStep.TargetKind.LAYER, layer=None, position__in=[0, 1]
         )
-    return locked
+        for step in missing:
+            name, position = (PRIMARY, 0) if step.position == 0 else (SECONDARY, 1)
+            layer = default_layer(team, name, position)
+            if layer is not None:
+                step.layer = layer
+                step.save(update_fields=["layer"])
+    return policy

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from common.inputs import InputError, parse_date, parse_datetime, parse_id
 from oncall import calendars, services
 from oncall.forms import (
     ContactMethodForm,
@@ -29,12 +30,12 @@ from oncall.forms import (
 from oncall.models import (
     CalendarToken,
     ContactMethod,
+    EscalationPolicy,
     Layer,
     Override,
     Schedule,
     ShiftReminder,
     SwapRequest,
-    Team,
 )
 from oncall.selectors import (
     WindowError,
@@ -49,8 +50,10 @@ from oncall.selectors import (
 )
 from oncall.services import OncallError
 from oncall.shifts import ScheduleSpec, compute_shifts
-from vigil.access import CHANGE, MANAGE, can, get_object_for_user
-from vigil.inputs import InputError, parse_date, parse_datetime, parse_id
+from teams.access import CHANGE, MANAGE, can, get_object_for_user
+from teams.models import Team
+from teams.selectors import team_routing
+from teams.services import TeamSettingsError, team_settings_save
 
 UTC = dt.UTC
 
@@ -616,6 +619,9 @@ def escalation_policy(request, slug):
     """The team's escalation path; managers edit its steps (notify …, then wait N minutes)."""
     team = get_object_or_404(Team.objects.select_related("engineering_lead"), slug=slug)
     policy = escalation_policy_for(team=team)
+    if policy is None:  # a team made without its default path (a bulk insert): none to show
+        policy = EscalationPolicy(team=team, name="Default (seed document)", repeat=1)
+    shown_steps = list(policy.steps.all()) if policy.pk else []
     may_manage = can(request.user, MANAGE, team)
     initial = [
         {
@@ -624,7 +630,7 @@ def escalation_policy(request, slug):
             "user": s.user_id,
             "wait_minutes": s.wait_minutes,
         }
-        for s in policy.steps.all()
+        for s in shown_steps
     ]
     form = EscalationPolicyForm(initial={"repeat": policy.repeat})
     formset = EscalationStepFormSet(initial=initial, form_kwargs={"team": team}, prefix="step")
@@ -648,6 +654,8 @@ def escalation_policy(request, slug):
                 if f.cleaned_data and not f.cleaned_data.get("DELETE")
             ]
             try:
+                if policy.pk is None:
+                    policy = services.escalation_policy_default(team=team)
                 services.escalation_policy_save(
                     policy=policy, repeat=form.cleaned_data["repeat"], steps=steps, by=request.user
                 )
@@ -658,7 +666,7 @@ def escalation_policy(request, slug):
                 return redirect("oncall_escalation", slug=team.slug)
         status = 400
     offsets, elapsed = [], 0
-    for step in policy.steps.all():
+    for step in policy.steps.all() if policy.pk else []:
         offsets.append((step, elapsed))
         elapsed += step.wait_minutes
     return render(
@@ -714,18 +722,18 @@ def team_settings(request, slug):
     team = get_object_for_user(
         request.user, Team.objects.select_related("routing"), action=MANAGE, slug=slug
     )
-    routing = team.routing if hasattr(team, "routing") else None  # created on first save
+    routing = team_routing(team)
     initial = {
         "time_zone": team.time_zone,
-        "business_days": routing.business_days if routing else [0, 1, 2, 3, 4],
-        "business_start": routing.business_start if routing else dt.time(9),
-        "business_end": routing.business_end if routing else dt.time(17),
+        "business_days": routing.business_days,
+        "business_start": routing.business_start,
+        "business_end": routing.business_end,
     }
     form = TeamSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.team_settings_save(team=team, by=request.user, **form.cleaned_data)
-        except OncallError as exc:
+            team_settings_save(team=team, by=request.user, **form.cleaned_data)
+        except TeamSettingsError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Settings of {team} saved.")

@@ -4,7 +4,7 @@ from ninja import Router, Schema
 from incidents.models import Incident
 from paging.models import Escalation
 from paging.services import incident_acknowledge
-from vigil.access import CHANGE, get_object_for_user
+from teams.access import CHANGE, get_object_for_user
 
 router = Router(tags=["paging"])
 

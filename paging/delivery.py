@@ -19,6 +19,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common import outbound
 from paging.models import (
     Channel,
     DeliveryAttempt,
@@ -26,7 +27,6 @@ from paging.models import (
     InAppNotification,
     Notification,
 )
-from vigil import outbound
 
 logger = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-from vigil.text import one_line
+from common.text import one_line
 
 ACK_SALT = "vigil.paging.ack-link"
 

@@ -20,7 +20,7 @@ class Escalation(models.Model):
     incident = models.OneToOneField(
         "incidents.Incident", on_delete=models.CASCADE, related_name="escalation"
     )
-    team = models.ForeignKey("oncall.Team", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+")
     status = models.CharField(
         max_length=16, choices=EscalationStatus.choices, default=EscalationStatus.ACTIVE
     )

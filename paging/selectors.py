@@ -5,12 +5,12 @@ from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 
+from common.links import http_url
 from incidents.models import EventKind, TimelineEvent
-from oncall.models import Role
 from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
 from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
-from vigil.access import has_team_role, role_in, sees_contact_values
-from vigil.links import http_url
+from teams.access import has_team_role, role_in, sees_contact_values
+from teams.models import Role
 
 
 def delivery_log_for(*, incident, user) -> dict:
@@ -19,7 +19,7 @@ def delivery_log_for(*, incident, user) -> dict:
     Everyone who may see the incident sees whether each notification went out; the raw error
     (an address, "Connection refused") only its owner does: the person paged, or for a team's
     chat channels and PagerDuty the team's managers, and Vigil administrators (the rules of
-    vigil.access); `n.shows_error` says which."""
+    teams.access); `n.shows_error` says which."""
     escalation = (
         Escalation.objects.filter(incident=incident).select_related("acknowledged_by").first()
     )

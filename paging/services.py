@@ -15,28 +15,35 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from alerts.routing import CHANNEL_LABELS
+from common.text import duration
 from incidents.models import ChecklistFact, EventKind, Status
 from incidents.services import (
     checklist_tick_recorded,
     incident_change_status,
     timeline_event_add,
 )
+from oncall.models import ContactMethod
+from oncall.selectors import escalation_policy_for, escalation_step_targets
+from oncall.services import escalation_policy_default
 from paging import delivery, messages
 from paging.models import (
     Channel,
     DeliveryState,
     Escalation,
     EscalationStatus,
+    InAppNotification,
     Notification,
     Page,
     StepRun,
 )
-from vigil.text import duration
+from teams.selectors import team_routing
 
 logger = structlog.get_logger(__name__)
 
@@ -164,8 +171,6 @@ TICK_CLOCK_MARGIN = 0.05
 
 
 def tick_started_since(requested_at: float) -> bool:
-    from django.core.cache import cache
-
     try:
         started = cache.get(TICK_STARTED_KEY)
     except Exception:  # noqa: BLE001 — no cache: run the tick
@@ -174,8 +179,6 @@ def tick_started_since(requested_at: float) -> bool:
 
 
 def tick_mark_started() -> None:
-    from django.core.cache import cache
-
     try:
         cache.set(TICK_STARTED_KEY, time.time(), timeout=300)
     except Exception:  # noqa: BLE001 — no cache: later requests simply all run
@@ -224,8 +227,6 @@ def escalation_restart(*, incident, at=None, routing=None) -> Escalation:
 
 
 def _pagerduty(*, incident, action, routing=None, round_key=""):
-    from alerts.services import team_routing
-
     routing = routing or team_routing(incident.team)
     if not routing.pagerduty_routing_key:
         return
@@ -265,8 +266,6 @@ def _pagerduty(*, incident, action, routing=None, round_key=""):
 
 def chat_post(*, group, channel, routing, at=None):
     """Post an alert group to one of the team's chat channels (Slack-compatible webhook)."""
-    from alerts.routing import CHANNEL_LABELS
-
     url = getattr(routing, f"{channel}_webhook_url")
     if not url:
         logger.info("chat_channel_not_configured", team_id=group.team_id, channel=channel)
@@ -315,11 +314,12 @@ def engine_tick(*, now=None, batch=200) -> dict:
 
 
 def _advance(escalation, now, cache):
-    from oncall.selectors import escalation_policy_for, escalation_step_targets
-
     key = ("policy", escalation.team_id)
     if key not in cache:
         policy = escalation_policy_for(team=escalation.team)
+        if policy is None:  # a team made without its default (a bulk insert, a raw fixture)
+            escalation_policy_default(team=escalation.team)
+            policy = escalation_policy_for(team=escalation.team)
         cache[key] = (policy, sorted(policy.steps.all(), key=lambda s: (s.position, s.pk)))
     policy, steps = cache[key]
     if escalation.next_position >= len(steps):
@@ -389,8 +389,6 @@ def _advance(escalation, now, cache):
 
 
 def _page_people(*, escalation, run, users, now):
-    from oncall.models import ContactMethod
-
     incident = escalation.incident
     users = list({u.pk: u for u in users}.values())
     # The step run is new, so none of its pages exists yet: the insert returns their ids.
@@ -599,8 +597,6 @@ def on_incident_declared(sender, *, incident, page=False, **kwargs):
 
 
 def notifications_mark_read(*, user, ids=None) -> int:
-    from paging.models import InAppNotification
-
     qs = InAppNotification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=ids)

@@ -11,11 +11,11 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from common import sse
 from paging.messages import ACK_SALT
 from paging.models import InAppNotification, Page
 from paging.selectors import ack_page_for
 from paging.services import PagingError, notifications_mark_read, page_acknowledge_by_link
-from vigil import sse
 
 log = structlog.get_logger(__name__)
 

@@ -1,5 +1,5 @@
 """Postmortems and action items over the JSON API: generate a draft, read its Markdown, list
-action items and move their status. Same rules as the pages (vigil.access)."""
+action items and move their status. Same rules as the pages (teams.access)."""
 
 import datetime as dt
 from typing import Literal
@@ -8,11 +8,11 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema
 from ninja import Status as Reply
 
+from common.api_schemas import ErrorOut
 from incidents.models import Incident
 from postmortems import document, selectors, services
 from postmortems.models import ActionItem
-from vigil.access import CHANGE, get_object_for_user
-from vigil.api_schemas import ErrorOut
+from teams.access import CHANGE, get_object_for_user
 
 router = Router(tags=["postmortems"])
 

@@ -5,9 +5,9 @@ from datetime import UTC
 
 from django.utils import timezone
 
+from common.text import duration
 from incidents.export import markdown_cell, timeline_table
 from postmortems.models import SectionKey
-from vigil.text import duration
 
 TITLE_FORMAT = "Incident Postmortem: {date} - {description}"
 ACTION_ITEMS_HEADING = "Action Items"

@@ -222,7 +222,7 @@ class ActionItem(models.Model):
     postmortem = models.ForeignKey(
         Postmortem, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
     )
-    team = models.ForeignKey("oncall.Team", on_delete=models.PROTECT, related_name="action_items")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="action_items")
     title = models.CharField(max_length=300)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="action_items"

@@ -7,8 +7,8 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
+from common.markdown import render_markdown
 from incidents.models import EventKind, Incident, Status, TimelineEvent
-from oncall.models import Membership, Team
 from postmortems import blameless
 from postmortems.models import (
     OPEN_ACTION_STATUSES,
@@ -19,8 +19,8 @@ from postmortems.models import (
     ReviewComment,
     ReviewThread,
 )
-from vigil import access
-from vigil.markdown import render_markdown
+from teams import access
+from teams.models import Membership, Team
 
 SIMILAR_LIMIT = 5
 SIMILAR_SCAN_LIMIT = 500

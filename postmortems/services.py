@@ -14,7 +14,6 @@ from django.utils import timezone
 from audit.services import audit_record
 from incidents.models import ChecklistFact, EventKind, Incident, Status
 from incidents.services import checklist_tick_recorded, timeline_event_add
-from oncall.models import Membership, Role
 from postmortems import document
 from postmortems.models import (
     EDITABLE_STATUSES,
@@ -32,13 +31,14 @@ from postmortems.models import (
     SectionKey,
     TimelineSource,
 )
-from vigil import access
+from teams import access
+from teams.access import members_with_role, roles_at_least
+from teams.models import Membership, Role
 
 log = structlog.get_logger(__name__)
 
 REVIEW_DUE_AFTER = timedelta(hours=48)
 MAX_SECTION_LENGTH = 50_000
-MANAGER_ROLES = [Role.MANAGER, Role.ADMIN]
 
 
 class PostmortemError(ValueError):
@@ -222,11 +222,7 @@ def section_save(*, section, body, base_version, by) -> Section:
 
 
 def team_managers(team_id):
-    from accounts.models import User
-
-    return User.objects.filter(
-        memberships__team_id=team_id, memberships__role__in=MANAGER_ROLES, is_active=True
-    ).order_by("username")
+    return members_with_role(team_id, Role.MANAGER).order_by("username")
 
 
 def postmortem_submit_for_review(*, postmortem, by, reviewers=None) -> Postmortem:
@@ -574,7 +570,7 @@ def _overdue_digests(today):
     p0_teams = {item.team_id for item in overdue if item.priority == Priority.P0}
     if p0_teams:
         managers = Membership.objects.filter(
-            team_id__in=p0_teams, role__in=MANAGER_ROLES, user__is_active=True
+            team_id__in=p0_teams, role__in=roles_at_least(Role.MANAGER), user__is_active=True
         ).select_related("user")
         for membership in managers:
             user = membership.user

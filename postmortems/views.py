@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.models import User
+from common.inputs import parse_id
 from incidents.models import Incident
-from oncall.models import Membership
 from postmortems import blameless, document, selectors, services
 from postmortems.forms import ActionItemForm, ActionItemStatusForm, CommentForm
 from postmortems.models import (
@@ -22,8 +22,8 @@ from postmortems.models import (
     SectionKey,
     TimelineSource,
 )
-from vigil import access
-from vigil.inputs import parse_id
+from teams import access
+from teams.models import Membership
 
 
 def _is_partial(request):

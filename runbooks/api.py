@@ -7,12 +7,12 @@ import datetime as dt
 from ninja import Query, Router, Schema
 from ninja import Status as Reply
 
+from common.api_schemas import ErrorOut
 from incidents.models import Incident
 from runbooks.models import Runbook
 from runbooks.selectors import json_list_has, runbook_list, runbooks_for_incident
 from runbooks.services import RunbookError, runbook_step_tick
-from vigil.access import CHANGE, get_object_for_user
-from vigil.api_schemas import ErrorOut
+from teams.access import CHANGE, get_object_for_user
 
 router = Router(tags=["runbooks"])
 

@@ -1,17 +1,16 @@
 from django import forms
 
 from accounts.models import User
-from oncall.models import ROLE_RANK, Membership, Role, Team
 from runbooks.models import MAX_BODY_BYTES
+from teams.access import at_least
+from teams.models import Membership, Role, Team
 
 
 def teams_user_may_change(user):
     if user.is_superuser:
         return Team.objects.order_by("name")
     team_ids = [
-        m.team_id
-        for m in Membership.objects.filter(user=user)
-        if ROLE_RANK[m.role] >= ROLE_RANK[Role.RESPONDER]
+        m.team_id for m in Membership.objects.filter(user=user) if at_least(m.role, Role.RESPONDER)
     ]
     return Team.objects.filter(pk__in=team_ids).order_by("name")
 

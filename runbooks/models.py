@@ -15,7 +15,7 @@ REVIEW_INTERVAL = timedelta(days=90)
 class Runbook(models.Model):
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
-    team = models.ForeignKey("oncall.Team", on_delete=models.PROTECT, related_name="runbooks")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="runbooks")
     body = models.TextField(help_text="Markdown.")
     tags = models.JSONField(default=list, blank=True)
     alert_names = models.JSONField(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.utils.text import slugify
 from markdown.extensions.toc import slugify_unicode
 
-from vigil.markdown import render_markdown
+from common.markdown import render_markdown
 
 EXTENSIONS = ["fenced_code", "tables", "sane_lists", "toc"]
 _TOC_DIV = re.compile(r'\s*<div class="toc">(.*?)</div>\s*', re.S)

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast
 from incidents.models import EventKind, TimelineEvent
 from runbooks.models import Runbook, StepCheck
 from runbooks.rendering import runbook_steps
-from vigil.access import CHANGE, can
+from teams.access import CHANGE, can
 
 
 def json_list_has(field: str, value: str) -> Q:
@@ -59,7 +59,7 @@ def runbook_list(*, q="", team=None, tag=""):
 
 def runbook_usage(*, runbook, user):
     """Incidents where this runbook's steps were ticked, newest first."""
-    from vigil.access import visible_filter
+    from teams.access import visible_filter
 
     return (
         StepCheck.objects.filter(runbook=runbook)

@@ -18,9 +18,9 @@ from django.utils.text import slugify
 from audit.services import audit_record
 from incidents.models import EventKind, Incident
 from incidents.services import timeline_event_add
-from oncall.models import Team
 from runbooks.models import MAX_BODY_BYTES, REVIEW_INTERVAL, Runbook, RunbookRevision, StepCheck
 from runbooks.rendering import runbook_steps
+from teams.models import Team
 
 logger = structlog.get_logger(__name__)
 

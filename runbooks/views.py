@@ -15,7 +15,6 @@ from django.views.decorators.vary import vary_on_headers
 from incidents.models import Incident
 from incidents.panels import trigger_refresh
 from incidents.selectors import timeline_changes_after
-from oncall.models import Team
 from runbooks import services
 from runbooks.forms import CompareForm, RunbookForm, teams_user_may_change
 from runbooks.models import Runbook
@@ -23,7 +22,8 @@ from runbooks.rendering import render_runbook
 from runbooks.selectors import runbook_list as select_runbooks
 from runbooks.selectors import runbook_usage, runbooks_for_incident
 from runbooks.services import TEMPLATE_BODY, RunbookConflict, RunbookError, split_list
-from vigil.access import CHANGE, VIEW, can, get_object_for_user
+from teams.access import CHANGE, VIEW, can, get_object_for_user
+from teams.models import Team
 
 
 def _runbook(request, slug, action=VIEW):

@@ -10,7 +10,8 @@ import pytest
 
 from alerts.models import IntegrationKind
 from alerts.services import integration_create
-from oncall.models import ContactMethod, Layer, LayerMember, Role, Schedule
+from oncall.models import ContactMethod, Layer, LayerMember, Schedule
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 DATA = Path("/work/shared/data")

@@ -26,7 +26,7 @@ def test_database_url() -> str:
 
 @contextlib.contextmanager
 def running_worker(*, queues="critical,default", beat=False, env=None, ready_timeout=30):
-    from vigil.celery import app
+    from celery import current_app as app  # Vigil's, once Django is set up
 
     app.control.purge()
     log = tempfile.NamedTemporaryFile(prefix="vigil-worker-", suffix=".log", delete=False)  # noqa: SIM115

@@ -79,7 +79,7 @@ def other_team():
 
 @pytest.fixture
 def responder(team):
-    from oncall.models import Role
+    from teams.models import Role
     from tests.factories import member
 
     return member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
@@ -87,7 +87,7 @@ def responder(team):
 
 @pytest.fixture
 def viewer(team):
-    from oncall.models import Role
+    from teams.models import Role
     from tests.factories import member
 
     return member(team, Role.VIEWER)
@@ -95,7 +95,7 @@ def viewer(team):
 
 @pytest.fixture
 def outsider(other_team):
-    from oncall.models import Role
+    from teams.models import Role
     from tests.factories import member
 
     return member(other_team, Role.RESPONDER)

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from incidents.models import Incident, Severity
-from oncall.models import Membership, Role, Team
+from teams.models import Membership, Role, Team
 
 PASSWORD = "correct horse battery staple"
 

@@ -5,9 +5,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from incidents.models import Incident
-from oncall.models import Role
+from teams.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
+from teams.models import Role
 from tests.factories import IncidentFactory, TeamFactory, UserFactory, member
-from vigil.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_an_inactive_user_can_do_nothing(team):
 
 
 def test_a_refusal_on_a_team_itself_is_a_403_not_an_error(team):
-    from oncall.models import Team
+    from teams.models import Team
 
     viewer = member(team, Role.VIEWER)
     with pytest.raises(PermissionDenied, match="Platform"):

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from alerts.services import integration_create, silence_create
 from incidents.models import Severity, Status
 from incidents.services import incident_change_status, incident_declare
-from oncall.models import Role
 from postmortems import services as postmortem_services
+from teams.models import Role
 from tests.factories import PASSWORD, member
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.urls import reverse
 from accounts.models import LoginFailure, User
 from audit.models import AppendOnlyError, AuditEntry
 from audit.services import audit_record
-from oncall.models import Membership, Team
+from teams.models import Membership, Team
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +168,7 @@ def test_admin_changes_are_audited_without_secrets(client):
     admin = UserFactory(is_superuser=True, is_staff=True)
     client.force_login(admin)
     response = client.post(
-        reverse("admin:oncall_team_add"),
+        reverse("admin:teams_team_add"),
         {
             "name": "Payments",
             "slug": "payments",
@@ -178,7 +178,7 @@ def test_admin_changes_are_audited_without_secrets(client):
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    entry = AuditEntry.objects.get(action="admin.add", object_type="oncall.team")
+    entry = AuditEntry.objects.get(action="admin.add", object_type="teams.team")
     assert entry.after["name"] == "Payments"
 
     target = UserFactory(username="jordan")

@@ -4,6 +4,7 @@ import pytest
 from django.core.mail import EmailMessage
 
 from alerts.models import AlertGroup
+from common.text import one_line
 from paging.messages import alert_facts, email_message
 from tests.alerts_fixtures import (
     am_payload,
@@ -12,7 +13,6 @@ from tests.alerts_fixtures import (
     oncall_team,
     post,
 )
-from vigil.text import one_line
 
 pytestmark = pytest.mark.django_db
 

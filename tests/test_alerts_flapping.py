@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 import time_machine
 
-from alerts.models import AlertGroup, Decision, TeamRouting
+from alerts.models import AlertGroup, Decision
 from incidents.models import EventKind, Incident, Status
 from incidents.services import incident_change_status
 from paging.models import Escalation, EscalationStatus, Notification, Page
 from paging.services import engine_tick
+from teams.models import TeamRouting
 from tests.alerts_fixtures import (
     clone,
     fast_passwords,  # noqa: F401, E402 (an autouse fixture)

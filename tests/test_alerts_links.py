@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from alerts.models import AlertGroup
+from common.links import http_url
 from incidents.models import EventKind
 from tests.alerts_fixtures import (
     am_payload,
@@ -12,7 +13,6 @@ from tests.alerts_fixtures import (
     oncall_team,
     post,
 )
-from vigil.links import http_url
 
 pytestmark = pytest.mark.django_db
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from alerts.models import Integration, Silence, TeamRouting
-from oncall.models import Role
+from alerts.models import Integration, Silence
 from paging.models import Escalation, EscalationStatus, InAppNotification
 from paging.services import engine_tick
+from teams.models import Role, TeamRouting
 from tests.alerts_fixtures import (
     am_payload,
     fast_passwords,  # noqa: F401 (an autouse fixture)

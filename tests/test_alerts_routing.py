@@ -4,10 +4,11 @@ import zoneinfo
 import pytest
 import time_machine
 
-from alerts.models import AlertGroup, Decision, TeamRouting
+from alerts.models import AlertGroup, Decision
 from alerts.routing import decide
 from incidents.models import EventKind
 from paging.models import Escalation, Notification
+from teams.models import TeamRouting
 from tests.alerts_fixtures import (
     am_payload,
     fast_passwords,  # noqa: F401, E402 (an autouse fixture)
@@ -28,12 +29,12 @@ def _at(day, hour, minute):
 @pytest.fixture
 def routing():
     team, _ = oncall_team(time_zone="America/New_York")
-    return TeamRouting.objects.create(
-        team=team,
+    TeamRouting.objects.filter(team=team).update(
         incidents_webhook_url="http://127.0.0.1:9/incidents",
         oncall_webhook_url="http://127.0.0.1:9/oncall",
         alerts_webhook_url="http://127.0.0.1:9/alerts",
     )
+    return TeamRouting.objects.get(team=team)
 
 
 @pytest.mark.parametrize(

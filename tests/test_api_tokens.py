@@ -14,8 +14,8 @@ from django.urls import reverse
 from accounts.models import ApiToken
 from accounts.tokens import api_token_create
 from audit.models import AuditEntry
+from common.logs import configure_logging
 from tests.factories import UserFactory
-from vigil.logs import configure_logging
 
 pytestmark = pytest.mark.django_db
 

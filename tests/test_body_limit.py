@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from vigil.body_limit import BodySizeLimit
+from common.body_limit import BodySizeLimit
 
 MIB = 1024 * 1024
 

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 
+from common.text import duration
 from incidents.models import EventKind, Severity, Status
 from incidents.services import incident_change_status, incident_declare
 from paging.models import Escalation
@@ -17,7 +18,6 @@ from tests.alerts_fixtures import (
     oncall_team,
     post,
 )
-from vigil.text import duration
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)

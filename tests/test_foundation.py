@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from checks.models import Heartbeat
-from vigil.logs import configure_logging
+from common.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def test_links_vigil_sends_out_follow_vigil_port_unless_site_url_is_set(tmp_path
 def test_the_embedded_broker_keeps_every_folder_under_var(tmp_path):
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='vigil.settings'; django.setup();"
-        "from vigil.celery import app;"
+        "from celery import current_app as app;"
         "c = app.connection_for_write(); c.ensure_connection(); ch = c.default_channel;"
         "print(ch.control_folder)"
     )

@@ -10,7 +10,7 @@ from accounts.tokens import api_token_create
 from audit.models import AuditEntry
 from incidents.models import EventKind, Incident, Severity, Status, TimelineEvent
 from incidents.services import incident_change_status
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import IncidentFactory, TeamFactory, UserFactory, member
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.test import Client
 
 from incidents import services
 from incidents.models import Severity
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db

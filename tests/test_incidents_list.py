@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Status
 from incidents.selectors import incident_list_for_user
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import TeamFactory, UserFactory, member
 
 pytestmark = pytest.mark.django_db

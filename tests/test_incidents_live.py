@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import EventKind, Severity, Status, TimelineEvent
-from oncall.models import Role
+from teams.models import Role
 from tests import celery_worker
 from tests.factories import PASSWORD, TeamFactory, member
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.models import EventKind, Severity, TimelineEvent
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db

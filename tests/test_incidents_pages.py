@@ -18,7 +18,7 @@ from incidents.models import (
     Status,
     TimelineEvent,
 )
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import PASSWORD, TeamFactory, UserFactory, member
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import Severity
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import TeamFactory, member
 from tests.test_incidents_live import incident_page_as, timeline_item
 

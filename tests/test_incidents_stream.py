@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.models import Severity, Status
-from oncall.models import Role
 from paging.services import escalation_start
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.tokens import api_token_create
 from alerts.models import Alert, AlertGroup, IntegrationKind, SignedReceipt
+from common.inputs import clean_json, parse_date, parse_datetime, unstorable_in_json
 from incidents.models import Incident, Severity, TimelineEvent
 from incidents.services import incident_declare
 from oncall.models import Override
@@ -23,7 +24,6 @@ from tests.alerts_fixtures import (
     oncall_team,
     post,
 )
-from vigil.inputs import clean_json, parse_date, parse_datetime, unstorable_in_json
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django_htmx.middleware import HtmxMiddleware
 
+from common.middleware import HtmxMessagesMiddleware
 from tests.factories import UserFactory
-from vigil.middleware import HtmxMessagesMiddleware
 
 pytestmark = pytest.mark.django_db
 

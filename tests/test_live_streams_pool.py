@@ -27,7 +27,7 @@ from bench.sse_pool_bench import (
 from checks.models import Heartbeat
 from incidents import services
 from incidents.models import Severity
-from oncall.models import Role
+from teams.models import Role
 from tests import celery_worker
 from tests.factories import TeamFactory, member
 

@@ -9,8 +9,9 @@ import time_machine
 from django.urls import reverse
 
 from accounts.tokens import api_token_create
-from oncall.models import ContactMethod, Role
+from oncall.models import ContactMethod
 from paging.models import Notification
+from teams.models import Role
 from tests.factories import PASSWORD, IncidentFactory, TeamFactory, UserFactory, member
 from tests.test_oncall_pages import services_save
 

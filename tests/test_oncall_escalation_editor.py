@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from oncall.models import Role
+from teams.models import Role
 from tests.factories import PASSWORD, member
 from tests.test_oncall_pages import platform
 

@@ -17,13 +17,13 @@ from oncall.models import (
     GapNotice,
     HandoffNote,
     Override,
-    Role,
     Schedule,
     ShiftReminder,
     SwapRequest,
 )
 from oncall.selectors import fairness_report, oncall_at
 from oncall.services import LayerData, OncallError
+from teams.models import Role
 from tests.factories import PASSWORD, TeamFactory, member
 
 pytestmark = pytest.mark.django_db

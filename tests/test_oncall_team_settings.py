@@ -6,10 +6,9 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from alerts.models import TeamRouting
 from alerts.routing import is_business_hours
 from audit.models import AuditEntry
-from oncall.models import Role
+from teams.models import Role, TeamRouting
 from tests.factories import PASSWORD, TeamFactory, member
 
 pytestmark = pytest.mark.django_db

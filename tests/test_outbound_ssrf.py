@@ -12,11 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
-from alerts.models import TeamRouting
-from oncall.models import ContactMethod, Role
+from common.outbound import OutboundRefused, check_url
+from oncall.models import ContactMethod
 from paging.delivery import deliver
 from paging.models import DeliveryAttempt, Notification
 from paging.services import engine_tick
+from teams.models import Role, TeamRouting
 from tests.alerts_fixtures import (
     am_payload,
     fast_passwords,  # noqa: F401 (an autouse fixture)
@@ -25,7 +26,6 @@ from tests.alerts_fixtures import (
     post,
 )
 from tests.factories import PASSWORD, IncidentFactory, TeamFactory, UserFactory, member
-from vigil.outbound import OutboundRefused, check_url
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +139,6 @@ def test_a_contact_method_to_an_unsafe_url_is_refused_with_the_reason(client, ki
 @pytest.mark.parametrize(("url", "reason"), list(UNSAFE.items()))
 def test_a_team_chat_webhook_to_an_unsafe_url_is_refused_with_the_reason(client, url, reason):
     team, people = oncall_team()
-    TeamRouting.objects.create(team=team)
     login(client, people["lead"])
     response = client.post(
         f"/alerts/teams/{team.slug}/routing/",
@@ -162,7 +161,7 @@ def test_a_team_chat_webhook_to_an_unsafe_url_is_refused_with_the_reason(client,
 
 def test_the_admin_refuses_an_unsafe_contact_method_and_chat_url(client):
     team, people = oncall_team()
-    routing = TeamRouting.objects.create(team=team)
+    routing = TeamRouting.objects.get(team=team)  # made with the team
     admin = UserFactory(is_staff=True, is_superuser=True)
     login(client, admin)
     response = client.post(
@@ -172,7 +171,7 @@ def test_the_admin_refuses_an_unsafe_contact_method_and_chat_url(client):
     assert response.status_code == 200 and "is a link-local address" in response.content.decode()
     assert not ContactMethod.objects.filter(kind="webhook").exists()
     response = client.post(
-        f"/admin/alerts/teamrouting/{routing.pk}/change/",
+        f"/admin/teams/teamrouting/{routing.pk}/change/",
         {
             "team": team.pk,
             "business_days": "[0, 1, 2, 3, 4]",

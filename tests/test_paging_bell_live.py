@@ -9,9 +9,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from oncall.models import Role
 from paging import delivery
 from paging.models import Channel, DeliveryState, InAppNotification, Notification
+from teams.models import Role
 from tests.factories import TeamFactory, member
 from tests.test_incidents_live import log_in
 

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 
-from alerts.models import TeamRouting
 from oncall.models import ContactMethod
 from paging.models import DeliveryAttempt, InAppNotification, Notification
 from paging.services import incident_acknowledge
+from teams.models import TeamRouting
 from tests.alerts_fixtures import (
     am_payload,
     fast_passwords,  # noqa: F401 (an autouse fixture)
@@ -45,8 +45,7 @@ def _setup(http, *, webhook_path="/hook"):
     ContactMethod.objects.create(user=primary, kind="email", value="primary@vigil.example")
     ContactMethod.objects.create(user=primary, kind="slack", value=http.url("/slack-dm"))
     ContactMethod.objects.create(user=primary, kind="webhook", value=http.url(webhook_path))
-    TeamRouting.objects.create(
-        team=team,
+    TeamRouting.objects.filter(team=team).update(
         incidents_webhook_url=http.url("/slack-incidents"),
         pagerduty_routing_key="R0UT1NGKEY",
     )

@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 import time_machine
 
-from alerts.models import TeamRouting
 from oncall.models import ContactMethod
 from paging.messages import alert_value
 from paging.models import Channel, Notification
 from paging.services import engine_tick
+from teams.models import TeamRouting
 from tests.alerts_fixtures import (
     am_payload,
     clone,
@@ -32,8 +32,7 @@ def hook():
     ContactMethod.objects.create(user=primary, kind="email", value="primary@vigil.example")
     ContactMethod.objects.create(user=primary, kind="slack", value="http://127.0.0.1:9/dm")
     ContactMethod.objects.create(user=primary, kind="webhook", value="http://127.0.0.1:9/hook")
-    TeamRouting.objects.create(
-        team=team,
+    TeamRouting.objects.filter(team=team).update(
         incidents_webhook_url="http://127.0.0.1:9/incidents",
         oncall_webhook_url="http://127.0.0.1:9/oncall",
         pagerduty_routing_key="R0UT1NGKEY",

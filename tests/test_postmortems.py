@@ -22,7 +22,6 @@ from incidents.services import (
     timeline_note_delete,
 )
 from oncall import demo as oncall_demo
-from oncall.models import Role
 from postmortems import blameless, demo, document, selectors, services
 from postmortems.models import (
     ActionItem,
@@ -35,6 +34,7 @@ from postmortems.models import (
     SectionKey,
 )
 from postmortems.tasks import send_overdue_digests
+from teams.models import Role
 from tests.factories import IncidentFactory, TeamFactory, UserFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -734,7 +734,7 @@ def test_nul_characters_and_junk_never_cause_a_server_error(client):
     section = postmortem.sections.get(key=SectionKey.LESSONS)
     client.force_login(alex)
     save = reverse("postmortem_section_save", args=[postmortem.pk, section.key])
-    # A NUL is refused before any view sees it (vigil.middleware.RequestInputMiddleware).
+    # A NUL is refused before any view sees it (common.middleware.RequestInputMiddleware).
     assert client.post(save, {"body": "a\x00b", "version": section.version}).status_code == 400
     assert Section.objects.get(pk=section.pk).version == section.version
     assert client.post(save, {"body": "x", "version": "abc"}).status_code == 409

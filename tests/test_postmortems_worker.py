@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from incidents.models import Status
-from oncall.models import Role
 from postmortems.models import ActionItem, DigestSent
 from postmortems.tasks import send_overdue_digests
+from teams.models import Role
 from tests.celery_worker import running_worker, wait_for
 from tests.factories import IncidentFactory, TeamFactory, member
 

@@ -14,7 +14,6 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from incidents.models import EventKind, Severity, TimelineEvent
 from incidents.services import incident_declare, timeline_event_add
-from oncall.models import Role
 from runbooks.models import MAX_BODY_BYTES, Runbook, RunbookRevision, StepCheck
 from runbooks.selectors import incident_panel_context, runbook_list
 from runbooks.services import (
@@ -28,6 +27,7 @@ from runbooks.services import (
     runbook_step_tick,
     runbook_update,
 )
+from teams.models import Role
 from tests.factories import member
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import pytest
 from accounts.tokens import api_token_create
 from incidents.models import EventKind, Severity, TimelineEvent
 from incidents.services import incident_declare, timeline_event_add
-from oncall.models import Role
 from runbooks.services import runbook_library_load
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db

@@ -25,11 +25,12 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import TeamRouting
 from alerts.services import integration_create
 from audit.models import AuditEntry
+from common.logs import redact_secret_paths
 from oncall import services
-from oncall.models import CalendarToken, Role, Schedule
+from oncall.models import CalendarToken, Schedule
+from teams.models import Role, TeamRouting
 from tests import celery_worker
 from tests.alerts_fixtures import (
     fast_passwords,  # noqa: F401 (an autouse fixture)
@@ -37,7 +38,6 @@ from tests.alerts_fixtures import (
     oncall_team,
 )
 from tests.factories import PASSWORD, member
-from vigil.logs import redact_secret_paths
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from incidents.models import Severity, Status
 from incidents.services import incident_change_status, incident_declare, timeline_note_add
-from oncall.models import Role
 from postmortems.models import SectionKey
 from postmortems.services import postmortem_generate
+from teams.models import Role
 from tests.factories import TeamFactory, member
 
 pytestmark = pytest.mark.django_db

@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerts.models import Alert, AlertGroup, IntegrationKind
+from common.inputs import unstorable
 from incidents.models import Incident, TimelineEvent
 from tests.alerts_fixtures import (
     fast_passwords,  # noqa: F401 (an autouse fixture)
     integration_for,
     oncall_team,
 )
-from vigil.inputs import unstorable
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """Vigil's JSON API (/api/v1/), with its OpenAPI document at /api/v1/openapi.json.
 
 Authentication: `Authorization: Bearer <personal API token>` (created on the profile page).
-Each app contributes a Router from its own api.py; the permission rules are vigil.access's.
+Each app contributes a Router from its own api.py; the permission rules are teams.access's.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -11,7 +11,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
 from accounts.tokens import api_token_authenticate
-from vigil.api_schemas import ErrorOut, ValidationErrorOut
+from common.api_schemas import ErrorOut, ValidationErrorOut
 
 
 class ApiTokenAuth(HttpBearer):

@@ -3,8 +3,8 @@ import os
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
-from vigil.body_limit import BodySizeLimit
-from vigil.garbage_collection import settle_web_process
+from common.body_limit import BodySizeLimit
+from common.garbage_collection import settle_web_process
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vigil.settings")
 django_application = get_asgi_application()

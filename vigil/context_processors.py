@@ -1,4 +1,4 @@
-from vigil.middleware import htmx_config
+from common.middleware import htmx_config
 
 
 def vigil(request):

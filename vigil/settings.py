@@ -56,7 +56,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",  # serves the API docs' Swagger UI from our static files (the CSP forbids CDNs)
+    "common",
     "accounts",
+    "teams",
     "audit",
     "oncall",
     "incidents",
@@ -65,24 +67,25 @@ INSTALLED_APPS = [
     "postmortems",
     "alerts",
     "paging",
+    "vigil",  # the root: the dashboard and seed_demo, which composes every app
 ]
 
 MIDDLEWARE = [
-    "vigil.middleware.RequestIdMiddleware",
+    "common.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "vigil.middleware.ContentSecurityPolicyMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "vigil.middleware.RequestInputMiddleware",
+    "common.middleware.RequestInputMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "vigil.middleware.UserTimezoneMiddleware",
-    "vigil.middleware.NotFoundPageMiddleware",
-    "vigil.middleware.HtmxMessagesMiddleware",
+    "common.middleware.UserTimezoneMiddleware",
+    "common.middleware.NotFoundPageMiddleware",
+    "common.middleware.HtmxMessagesMiddleware",
 ]
 
 ROOT_URLCONF = "vigil.urls"
@@ -287,7 +290,7 @@ HEALTH_BEAT_MAX_AGE = timedelta(seconds=env.int("HEALTH_BEAT_MAX_AGE_SECONDS", d
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 
-from vigil.logs import configure_logging  # noqa: E402
+from common.logs import configure_logging  # noqa: E402
 
 LOGGING_CONFIG = None
 configure_logging(fmt=LOG_FORMAT, level=LOG_LEVEL)
@@ -337,7 +340,7 @@ if PRODUCTION and (not PAGING_WEBHOOK_SECRET or PAGING_WEBHOOK_SECRET == SECRET_
         "differ from SECRET_KEY: webhook receivers hold it."
     )
 # Webhook, Slack and team-chat URLs people enter must be https and resolve to public
-# addresses only (vigil/outbound.py). These host names and CIDR networks are receivers an
+# addresses only (common/outbound.py). These host names and CIDR networks are receivers an
 # operator trusts: they may be private and plain http. Comma-separated; empty: none.
 OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 # SMS and phone-call contact methods go through a Twilio-compatible REST API.

@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents.selectors import incident_list_open_for_user, teams_user_may_declare_in
-from oncall.models import Membership
+from teams.models import Membership
 
 
 @login_required

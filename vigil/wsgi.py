@@ -2,7 +2,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from vigil.garbage_collection import settle_web_process
+from common.garbage_collection import settle_web_process
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vigil.settings")
 application = get_wsgi_application()

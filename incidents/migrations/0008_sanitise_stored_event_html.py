@@ -1,11 +1,11 @@
 """Stored timeline HTML under the sanitiser's current rules: no id on anything, and only the
-classes the Markdown extensions write (vigil/markdown.py). Notes written before could carry an
+classes the Markdown extensions write (common/markdown.py). Notes written before could carry an
 id the incident page's live sections use, or a class that dressed them as the page's badges."""
 
 from django.db import migrations
 from django.db.models import Q
 
-from vigil.markdown import sanitize_html
+from common.markdown import sanitize_html
 
 
 def resanitise(apps, schema_editor):

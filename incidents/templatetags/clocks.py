@@ -1,10 +1,10 @@
 """How long ago something happened, worded as the incident page's ticking clocks word it,
-and how long something took, worded as everywhere else in Vigil (vigil.text.duration)."""
+and how long something took, worded as everywhere else in Vigil (common.text.duration)."""
 
 from django import template
 from django.utils import timezone
 
-from vigil.text import duration as duration_text
+from common.text import duration as duration_text
 
 register = template.Library()
 

@@ -6,7 +6,7 @@ tag call per event most of the rest. `EventMarkup` works out what is the same fo
 event of one response (the viewer's time zone, the CSRF field, the event URLs) once, and
 `{% timeline_events %}` renders a whole list in one tag. Events come in as
 incidents.selectors.TimelineEntry rows. Every value from a person is escaped with `esc`;
-`body_html` is Markdown rendered and sanitised by vigil.markdown when the event is written.
+`body_html` is Markdown rendered and sanitised by common.markdown when the event is written.
 The markup is the one static/js/incidents.js and the tests rely on.
 """
 

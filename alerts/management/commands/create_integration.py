@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from alerts.models import IntegrationKind
 from alerts.services import AlertError, integration_create
-from oncall.models import Team
+from teams.models import Team
 
 
 class Command(BaseCommand):

@@ -9,14 +9,40 @@ Rules:
   schedules, settings) needs manager; a team admin may do everything within the team.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from oncall.models import ROLE_RANK, Membership, Role, Team
+from teams.models import ROLE_RANK, Membership, Role, Team
 
 VIEW, CHANGE, MANAGE, ADMINISTER = "view", "change", "manage", "administer"
 _REQUIRED_ROLE = {CHANGE: Role.RESPONDER, MANAGE: Role.MANAGER, ADMINISTER: Role.ADMIN}
+
+
+def at_least(role: str | None, minimum: str) -> bool:
+    """Whether `role` (None: not a member) may do what `minimum` may."""
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
+
+
+def roles_at_least(minimum: str) -> list[str]:
+    """The roles that may do what `minimum` may, for queries (`role__in=`)."""
+    return [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[minimum]]
+
+
+def members_with_role(team, minimum: str):
+    """The active people of `team` (a Team or its id) in `minimum` or a higher role."""
+    team_id = getattr(team, "pk", team)
+    return (
+        get_user_model()
+        .objects.filter(
+            memberships__team_id=team_id,
+            memberships__role__in=roles_at_least(minimum),
+            is_active=True,
+        )
+        .distinct()
+    )
 
 
 def team_roles(user) -> dict[int, str]:
@@ -37,8 +63,7 @@ def role_in(user, team_id) -> str | None:
 def has_team_role(user, team_id, minimum: str) -> bool:
     if user.is_authenticated and user.is_superuser:
         return True
-    role = role_in(user, team_id)
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
+    return at_least(role_in(user, team_id), minimum)
 
 
 def sees_contact_values(user, person, *, team_role: str | None) -> bool:
@@ -51,7 +76,7 @@ def sees_contact_values(user, person, *, team_role: str | None) -> bool:
 
 
 def _team_id_of(obj):
-    return obj.pk if obj._meta.label_lower == "oncall.team" else obj.team_id
+    return obj.pk if obj._meta.label_lower == "teams.team" else obj.team_id
 
 
 def can(user, action: str, obj) -> bool:
@@ -69,8 +94,6 @@ def can(user, action: str, obj) -> bool:
 
 def visible_filter(user, prefix: str = ""):
     """A Q that limits a queryset to rows the user may view (for lists)."""
-    from django.db.models import Q
-
     if user.is_superuser:
         return Q()
     return Q(**{f"{prefix}is_private": False}) | Q(

@@ -17,7 +17,7 @@ from django.urls import Resolver404, is_valid_path
 from django.utils import timezone
 from django.views.defaults import page_not_found
 
-from vigil.inputs import InputError, unstorable, unstorable_in_json
+from common.inputs import InputError, unstorable, unstorable_in_json
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
