@@ -164,6 +164,10 @@ class ImpactForm(forms.Form):
     )
     status_page_url = forms.URLField(required=False, assume_scheme="https")
 
+    def __init__(self, *args, started_at=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored_started_at = started_at
+
     def clean_affected_services(self):
         raw = self.cleaned_data.get("affected_services") or ""
         return [s.strip() for s in raw.split(",") if s.strip()]
@@ -172,4 +176,8 @@ class ImpactForm(forms.Form):
         value = self.cleaned_data.get("started_at")
         if wrong := time_out_of_range(value):
             raise forms.ValidationError(f"The impact cannot start {wrong}.")
+        # The field shows the stored start to the minute: sent back as shown, it is unchanged.
+        stored = self.stored_started_at
+        if value and stored and value == stored.replace(second=0, microsecond=0):
+            return stored
         return value

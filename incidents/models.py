@@ -183,6 +183,7 @@ class EventKind(models.TextChoices):
     STATUS = "status", "Status change"
     SEVERITY = "severity", "Severity change"
     ROLE = "role", "Role change"
+    IMPACT = "impact", "Impact change"
     ALERT = "alert", "Alert"
     PAGE = "page", "Page"
     ACK = "ack", "Acknowledgement"

@@ -118,9 +118,16 @@ def render_panel(panel, *, incident, request) -> str:
 
 
 # The page's own parts (partials of incidents/detail.html) declare theirs as panels do.
+# "impact since" is the impact's start.
 register_part(
     "header",
-    refresh_on={EventKind.DECLARED, EventKind.STATUS, EventKind.SEVERITY, EventKind.ROLE},
+    refresh_on={
+        EventKind.DECLARED,
+        EventKind.STATUS,
+        EventKind.SEVERITY,
+        EventKind.ROLE,
+        EventKind.IMPACT,
+    },
 )
 # Vigil ticks items itself when it records what they ask for (acknowledged, resolved, ...).
 register_part(
@@ -129,5 +136,5 @@ register_part(
 )
 # The cadence follows the severity; a resolved incident owes no more updates.
 register_part("status_update", refresh_on={EventKind.COMMS, EventKind.SEVERITY, EventKind.STATUS})
-# The acknowledged, mitigated and resolved times.
-register_part("impact", refresh_on={EventKind.STATUS})
+# The figures a person records, and the acknowledged, mitigated and resolved times.
+register_part("impact", refresh_on={EventKind.IMPACT, EventKind.STATUS})

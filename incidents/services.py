@@ -2,6 +2,7 @@
 and writes its audit entry and timeline event in that same transaction."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -611,8 +612,46 @@ IMPACT_FIELDS = [
 ]
 
 
+# How each impact field reads in the timeline ("users affected 12,000").
+IMPACT_LABELS = {
+    "summary": "summary",
+    "started_at": "impact started",
+    "users_affected": "users affected",
+    "failed_requests": "failed requests",
+    "revenue_impact": "revenue impact",
+    "sla_breach": "SLA breach",
+    "affected_services": "affected services",
+    "status_page_url": "status page",
+}
+# The timeline repeats the start of a new summary; the Impact panel shows all of it.
+IMPACT_SUMMARY_IN_TIMELINE = 200
+
+
+def _impact_change(field, value) -> str:
+    """One changed impact field as the timeline says it: "users affected 12,000"."""
+    label = IMPACT_LABELS[field]
+    if field == "sla_breach":
+        return "SLA breached" if value else "no SLA breach"
+    if value is None or value == "" or value == []:
+        return f"{label} cleared"
+    if field == "started_at":
+        return f"{label} {value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if field == "affected_services":
+        return f"{label} {', '.join(value)}"
+    if field == "summary":
+        text = " ".join(value.split())
+        if len(text) > IMPACT_SUMMARY_IN_TIMELINE:
+            text = text[: IMPACT_SUMMARY_IN_TIMELINE - 1].rstrip() + "…"
+        return f'{label} "{text}"'
+    if isinstance(value, int | Decimal):
+        return f"{label} {value:,}"
+    return f"{label} {value}"
+
+
 def incident_update_impact(*, incident, by, **changes) -> Incident:
-    """Summary, start of impact and the impact figures the postmortem reports."""
+    """Summary, start of impact and the impact figures the postmortem reports. What changed
+    goes on the timeline (colleagues' pages refresh what shows it); nothing changed, nothing
+    is written."""
     unknown = set(changes) - set(IMPACT_FIELDS)
     if unknown:
         raise IncidentError(f"Unknown incident fields: {', '.join(sorted(unknown))}.")
@@ -630,6 +669,16 @@ def incident_update_impact(*, incident, by, **changes) -> Incident:
         if not after:
             return locked
         locked.save(update_fields=list(after))
+        who = by.display_name if by else "Vigil"
+        changed = [field for field in IMPACT_FIELDS if field in after]
+        timeline_event_add(
+            incident=locked,
+            kind=EventKind.IMPACT,
+            author=by,
+            body=f"{who} updated the impact: "
+            + "; ".join(_impact_change(field, getattr(locked, field)) for field in changed),
+            data={"fields": changed},
+        )
         audit_record(actor=by, action="incident.impact", obj=locked, before=before, after=after)
     for field in after:
         setattr(incident, field, getattr(locked, field))

@@ -437,7 +437,7 @@ def incident_impact(request, pk):
     return _act(
         request,
         pk,
-        lambda incident: ImpactForm(request.POST),
+        lambda incident: ImpactForm(request.POST, started_at=incident.started_at),
         lambda incident, data: services.incident_update_impact(
             incident=incident, by=request.user, **data
         ),

@@ -3,7 +3,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Prefetch
 from django.urls import reverse
-from django.utils import timezone
 
 from common.links import http_url
 from incidents.models import EventKind, TimelineEvent
@@ -63,19 +62,6 @@ class AckPage:
     @property
     def escalation(self):
         return self.page.escalation
-
-    @property
-    def declared_ago(self) -> str:
-        """Like "4 min ago": how long people have known, not since the alert's own start."""
-        minutes = max(0, int((timezone.now() - self.incident.declared_at).total_seconds() // 60))
-        if minutes < 1:
-            return "just now"
-        if minutes < 60:
-            return f"{minutes} min ago"
-        hours, minutes = divmod(minutes, 60)
-        if hours < 48:
-            return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
-        return f"{hours // 24} days ago"
 
     @property
     def can_acknowledge(self):

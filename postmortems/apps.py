@@ -19,6 +19,7 @@ class PostmortemsConfig(AppConfig):
             template="postmortems/incident_panel.html",
             context=selectors.incident_panel_context,
             order=60,
-            # Resolving offers (or drafts) the postmortem; its own events say what became of it.
-            refresh_on={EventKind.STATUS, EventKind.POSTMORTEM},
+            # Resolving offers (or drafts) the postmortem; its own events say what became of it;
+            # the similar past incidents are found by the affected services (an impact change).
+            refresh_on={EventKind.STATUS, EventKind.POSTMORTEM, EventKind.IMPACT},
         )

@@ -2,10 +2,12 @@
 kinds that change it, and an action's answer names the parts its events changed."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import panels, services
 from incidents.models import EventKind, Severity
@@ -84,6 +86,37 @@ def test_acknowledging_names_the_paging_panel_and_the_other_parts_it_changed(ale
         "postmortem",
         "status_update",
     ]
+
+
+def an_hour_before(incident):
+    """The Edit impact form's start, an hour before the incident's."""
+    return timezone.localtime(incident.started_at - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_editing_the_impact_names_the_parts_that_show_it(alex, incident):
+    response = htmx_client(alex).post(
+        reverse("incident_impact", args=[incident.pk]),
+        {
+            "started_at": an_hour_before(incident),
+            "users_affected": "12000",
+            "affected_services": "api",
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-part="impact"' in html and "updated the impact" in html
+    # "impact since" in the header; similar past incidents by the affected services.
+    assert refreshed(response) == ["header", "postmortem"]
+    assert set(panels.parts_changed_by({EventKind.IMPACT})) == {"header", "impact", "postmortem"}
+
+
+def test_saving_the_impact_unchanged_names_nothing(alex, incident):
+    client = htmx_client(alex)
+    data = {"started_at": an_hour_before(incident), "users_affected": "12000"}
+    client.post(reverse("incident_impact", args=[incident.pk]), data)
+    response = client.post(reverse("incident_impact", args=[incident.pk]), data)
+    assert response.status_code == 200
+    assert "HX-Trigger" not in response
 
 
 def test_resolving_names_the_postmortem_panel(alex, incident):

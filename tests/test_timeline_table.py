@@ -8,7 +8,12 @@ import time_machine
 from django.urls import reverse
 
 from incidents.models import Severity, Status
-from incidents.services import incident_change_status, incident_declare, timeline_note_add
+from incidents.services import (
+    incident_change_status,
+    incident_declare,
+    incident_update_impact,
+    timeline_note_add,
+)
 from postmortems.models import SectionKey
 from postmortems.services import postmortem_generate
 from teams.models import Role
@@ -93,3 +98,24 @@ def test_an_incident_within_one_day_shows_times_alone(client, alex):
     export, section = tables(client, incident, alex)
     assert export == section
     assert "| 23:45 | Consumers \\| restarted |" in export.splitlines()
+
+
+def test_an_impact_change_is_one_row_on_one_line_in_the_export_and_the_postmortem(client, alex):
+    with time_machine.travel(at(23, 40), tick=False):
+        incident = incident_declare(
+            title="Queue backlog",
+            severity=Severity.objects.get(level=3),
+            team=alex.memberships.get().team,
+            by=alex,
+        )
+    with time_machine.travel(at(23, 44), tick=False):
+        incident_update_impact(
+            incident=incident, by=alex, summary="Orders | payments\nstuck", users_affected=1200
+        )
+        incident_change_status(incident=incident, status=Status.RESOLVED, by=alex)
+    export, section = tables(client, incident, alex)
+    assert export == section
+    assert (
+        '| 23:44 | Alex Rivera updated the impact: summary "Orders \\| payments stuck"; '
+        "users affected 1,200 |"
+    ) in export.splitlines()

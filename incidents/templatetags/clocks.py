@@ -1,5 +1,5 @@
-"""How long ago something happened, worded as the incident page's ticking clocks word it,
-and how long something took, worded as everywhere else in Vigil (common.text.duration)."""
+"""How long ago something happened and how long something took, worded as everywhere else in
+Vigil (common.text.duration); static/js/durations.js words the page's ticking clocks the same."""
 
 from django import template
 from django.utils import timezone
@@ -11,18 +11,11 @@ register = template.Library()
 
 @register.filter
 def ago(moment, now=None):
-    """'just now', '12 min ago', '3h 05m ago', '5d 3h ago' (static/js/incidents.js agrees)."""
+    """'just now', '42 s ago', '3 min 12 s ago', '1 h 5 min ago', '5 d 3 h ago'."""
     if not moment:
         return ""
-    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
-    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if days:
-        return f"{days}d {hours}h ago"
-    if hours:
-        return f"{hours}h {minutes:02d}m ago"
-    if minutes:
-        return f"{minutes} min ago"
-    return "just now"
+    seconds = ((now or timezone.now()) - moment).total_seconds()
+    return f"{duration_text(seconds)} ago" if seconds >= 1 else "just now"
 
 
 @register.filter

@@ -260,39 +260,22 @@
     target.focus();
   });
 
-  // --- clocks -------------------------------------------------------------------------------
-
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-
-  function span(ms) {
-    var s = Math.max(0, Math.floor(ms / 1000));
-    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600);
-    var m = Math.floor(s % 3600 / 60), sec = s % 60;
-    if (d) { return d + "d " + h + "h " + pad(m) + "m"; }
-    if (h) { return h + "h " + pad(m) + "m " + pad(sec) + "s"; }
-    return m + "m " + pad(sec) + "s";
-  }
-
-  function ago(ms) { // as the template filter `ago` words it
-    var m = Math.max(0, Math.floor(ms / 60000));
-    var d = Math.floor(m / 1440), h = Math.floor(m % 1440 / 60);
-    if (d) { return d + "d " + h + "h ago"; }
-    if (h) { return h + "h " + pad(m % 60) + "m ago"; }
-    return m ? m + " min ago" : "just now";
-  }
+  // --- clocks: worded by durations.js, as the server words them ----------------------------
 
   function tick() {
+    var words = window.vigilDurations;
     var now = Date.now();
     document.querySelectorAll("[data-ago]").forEach(function (el) {
-      el.textContent = ago(now - Date.parse(el.dataset.ago));
+      el.textContent = words.ago((now - Date.parse(el.dataset.ago)) / 1000);
     });
     document.querySelectorAll("[data-duration-start]").forEach(function (el) {
       var end = el.dataset.durationEnd ? Date.parse(el.dataset.durationEnd) : now;
-      el.textContent = span(end - Date.parse(el.dataset.durationStart));
+      el.textContent = words.duration((end - Date.parse(el.dataset.durationStart)) / 1000);
     });
     document.querySelectorAll("[data-countdown]").forEach(function (el) {
-      var left = Date.parse(el.dataset.countdown) - now;
-      el.textContent = left >= 0 ? "in " + span(left) : span(-left) + " ago (overdue)";
+      var left = (Date.parse(el.dataset.countdown) - now) / 1000;
+      el.textContent = left >= 0 ? "in " + words.duration(left) :
+        words.duration(-left) + " ago (overdue)";
       var box = el.closest(".update-due");
       if (box) { box.classList.toggle("is-overdue", left < 0); }
     });
