@@ -212,6 +212,8 @@ class SwapRequest(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The status whose email went out, so a task delivered twice emails once.
+    emailed_for = models.CharField(max_length=10, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

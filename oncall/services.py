@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_record
+from common.enqueue import enqueue
 from oncall.models import (
     PRE_SHIFT_CHECKLIST,
     CalendarToken,
@@ -302,20 +303,13 @@ def _swap_bell(swap, *, user, title, body, url) -> None:
 
 
 def _notify_swap(swap_id, status):
-    from oncall.tasks import swap_request_notify
-
-    def enqueue():
-        try:
-            swap_request_notify.delay(swap_id, status)
-        except Exception:  # noqa: BLE001 - the change is saved; it shows on the bell regardless
-            log.exception("swap_request_notify_enqueue_failed", swap_id=swap_id, status=status)
-
-    transaction.on_commit(enqueue)
+    enqueue("oncall.tasks.swap_request_notify", swap_id, status)
 
 
 def swap_request_notify_send(*, swap_id: int, status: str = SwapRequest.Status.PENDING) -> None:
-    """Email the person a swap request or its answer is for. Sent only while the request is
-    still in `status`, so a request answered before its email went out sends the answer only."""
+    """Email the person a swap request or its answer is for, once per status. Sent only while
+    the request is still in `status`, so a request answered before its email went out sends
+    the answer only."""
     swap = SwapRequest.objects.select_related("requester", "recipient", "layer__schedule").get(
         pk=swap_id
     )
@@ -343,12 +337,22 @@ def swap_request_notify_send(*, swap_id: int, status: str = SwapRequest.Status.P
             message += "\nYou are still on call then: ask someone else on the layer's cover page."
     if not to.email:
         return
-    send_mail(
-        subject=subject,
-        message=message,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[to.email],
-    )
+    with transaction.atomic():
+        # Claimed in the transaction that sends: a second delivery finds it taken, and a
+        # failed send (retried by the task) gives the claim back.
+        claimed = (
+            SwapRequest.objects.filter(pk=swap.pk, status=status)
+            .exclude(emailed_for=status)
+            .update(emailed_for=status)
+        )
+        if claimed != 1:
+            return
+        send_mail(
+            subject=subject,
+            message=message,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[to.email],
+        )
 
 
 def _swap_answered(swap, *, by) -> None:

@@ -8,20 +8,18 @@
 Nothing waits on a Celery ETA: every due time is a database column.
 """
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from alerts.routing import CHANNEL_LABELS
+from common.enqueue import publish, run_in_background
 from common.text import duration
 from incidents.models import ChecklistFact, EventKind, Status
 from incidents.services import (
@@ -61,66 +59,32 @@ class PagingError(ValueError):
 
 
 # --- enqueueing ---------------------------------------------------------------------------
-# Publishing runs on a small background pool after commit, so a broker outage (kombu spends
-# seconds reconnecting) never slows a webhook answer. What fails to publish keeps its row
-# pending with no enqueued_at, and the tick hands it out when the broker is back.
-_publisher = None
-_publisher_lock = threading.Lock()
-_broker_down_until = 0.0
-BROKER_BACKOFF_SECONDS = 5.0
-
-
-def _pool():
-    global _publisher
-    with _publisher_lock:
-        if _publisher is None:
-            _publisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigil-publish")
-        return _publisher
-
-
-def _send_task(name, args=(), kwargs=None):
-    """Publish a task now; False when the broker is down (the database still has the work)."""
-    global _broker_down_until
-    from vigil.celery import app
-
-    if time.monotonic() < _broker_down_until:
-        return False
-    try:
-        app.send_task(name, args=list(args), kwargs=kwargs, retry=False, expires=300)
-        return True
-    except Exception as exc:  # noqa: BLE001 — any broker failure: the database still has it
-        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-        logger.warning("enqueue_failed", task=name, error=str(exc))
-        return False
+# Published after commit on common.enqueue's background pool, so a broker outage never slows
+# a webhook answer. What fails to publish keeps its row pending with no enqueued_at, and the
+# tick hands it out when the broker is back (paging's own outbox, so no OutboxTask rows).
 
 
 def _publish_deliveries(ids):
-    try:
-        failed = [pk for pk in ids if not _send_task("paging.tasks.deliver_notification", [pk])]
-        if failed:
-            Notification.objects.filter(pk__in=failed, state=DeliveryState.PENDING).update(
-                enqueued_at=None
-            )
-    finally:
-        if threading.current_thread() is not threading.main_thread():
-            db_connection.close()
+    failed = [
+        pk for pk in ids if not publish("paging.tasks.deliver_notification", [pk], expires=300)
+    ]
+    if failed:
+        Notification.objects.filter(pk__in=failed, state=DeliveryState.PENDING).update(
+            enqueued_at=None
+        )
 
 
 def _enqueue_deliveries(ids, *, background=True):
     if not ids:
         return
     if background:
-        _pool().submit(_publish_deliveries, list(ids))
+        run_in_background(_publish_deliveries, list(ids))
     else:
         _publish_deliveries(list(ids))
 
 
 def _publish_tick():
-    try:
-        _send_task("paging.tasks.engine_tick", kwargs={"requested_at": time.time()})
-    finally:
-        if threading.current_thread() is not threading.main_thread():
-            db_connection.close()
+    publish("paging.tasks.engine_tick", kwargs={"requested_at": time.time()}, expires=300)
 
 
 def _outbox_write(rows: list[Notification], *, fresh=False) -> None:
@@ -159,7 +123,7 @@ def _outbox_write(rows: list[Notification], *, fresh=False) -> None:
 def kick_tick():
     """Ask for a tick once this transaction commits, so the new due row is advanced now
     rather than at the next beat."""
-    transaction.on_commit(lambda: _pool().submit(_publish_tick))
+    transaction.on_commit(lambda: run_in_background(_publish_tick))
 
 
 # A burst of new escalations asks for a tick each. A tick that started after a request was

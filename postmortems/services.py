@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.services import audit_record
+from common.enqueue import enqueue
 from incidents.models import ChecklistFact, EventKind, Incident, Status
 from incidents.services import checklist_tick_recorded, timeline_event_add
 from postmortems import document
@@ -258,14 +259,8 @@ def postmortem_submit_for_review(*, postmortem, by, reviewers=None) -> Postmorte
             before={"status": before},
             after={"status": postmortem.status, "reviewers": [r.username for r in reviewers]},
         )
-        transaction.on_commit(lambda pk=postmortem.pk: _enqueue_reviewer_notice(pk), robust=True)
+        enqueue("postmortems.tasks.notify_reviewers", postmortem.pk)
     return postmortem
-
-
-def _enqueue_reviewer_notice(postmortem_id):
-    from postmortems.tasks import notify_reviewers
-
-    notify_reviewers.delay(postmortem_id)
 
 
 def postmortem_notify_reviewers(*, postmortem_id) -> int:

@@ -260,7 +260,18 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Enqueueing (common.enqueue): seconds to stop trying a broker that just refused a message;
+# seconds an outbox row waits before the flush publishes it again; how often the flush runs.
+ENQUEUE_BROKER_BACKOFF = env.float("ENQUEUE_BROKER_BACKOFF", default=5.0)
+ENQUEUE_RETRY_AFTER = env.float("ENQUEUE_RETRY_AFTER", default=10.0)
+ENQUEUE_FLUSH_EVERY = env.float("ENQUEUE_FLUSH_EVERY", default=5.0)
 CELERY_BEAT_SCHEDULE = {
+    # Tasks a broker outage left in the outbox go out once the broker is back.
+    "outbox-flush": {
+        "task": "common.tasks.outbox_flush",
+        "schedule": every(ENQUEUE_FLUSH_EVERY),
+        "options": {"queue": "default", "expires": ENQUEUE_FLUSH_EVERY * 2},
+    },
     "beat-heartbeat": {"task": "checks.tasks.beat_heartbeat", "schedule": every(10.0)},
     # On-call: pre-shift reminders (one per shift) and gap notices to managers (one per gap).
     "oncall-shift-reminders": {
