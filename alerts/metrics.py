@@ -6,8 +6,12 @@ process's registry, as Prometheus expects of each scraped instance. What another
 the same totals for it.
 """
 
+from django.db.models import Count, Q, Sum
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from alerts.models import AlertGroup
+from paging.models import Notification, StepRun
 
 registry = CollectorRegistry(auto_describe=True)
 
@@ -40,11 +44,6 @@ class DatabaseCollector:
         return []
 
     def collect(self):
-        from django.db.models import Count, Q, Sum
-
-        from alerts.models import AlertGroup
-        from paging.models import Notification, StepRun
-
         open_groups = GaugeMetricFamily(
             "vigil_alert_groups_open", "Alert groups with something firing.", labels=["team"]
         )

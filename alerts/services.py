@@ -31,6 +31,7 @@ from incidents.services import (
     timeline_event_add,
     timeline_events_add,
 )
+from paging import services as paging
 from teams.selectors import team_routing
 
 logger = structlog.get_logger(__name__)
@@ -500,8 +501,6 @@ def _within_reopen_window(incident, routing, now) -> bool:
 
 
 def _route_new_group(*, group, alerts, now):
-    from paging import services as paging
-
     routing = team_routing(group.team)
     route = decide(labels=group.labels, routing=routing, time_zone=group.team.time_zone, at=now)
     reopened = None
@@ -590,8 +589,6 @@ def _route_new_group(*, group, alerts, now):
 
 
 def _resolve_group(*, group, sample, now):
-    from paging import services as paging
-
     group.status = GroupStatus.RESOLVED
     group.resolved_at = now
     group.save(update_fields=["status", "resolved_at"])

@@ -4,6 +4,7 @@ import ipaddress
 import time
 
 import structlog
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,7 +19,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts import metrics, payloads
 from alerts.forms import IntegrationForm, MaintenanceForm, RoutingForm, SilenceForm
-from alerts.models import AlertGroup, Integration, IntegrationKind, Silence, token_hash
+from alerts.models import (
+    AlertGroup,
+    Integration,
+    IntegrationKind,
+    SignedReceipt,
+    Silence,
+    token_hash,
+)
 from alerts.selectors import group_list_for_user, integrations_for_user, silences_for_user
 from alerts.services import (
     AlertError,
@@ -126,8 +134,6 @@ def webhook(request, public_id, token=None):
     try:
         with transaction.atomic():
             if signature:
-                from alerts.models import SignedReceipt
-
                 SignedReceipt.objects.create(integration=integration, signature=signature)
             summary = ingest(integration=integration, alerts=alerts)
     except IntegrityError:
@@ -154,8 +160,6 @@ def _internal_client(request) -> bool:
 
 
 def metrics_view(request):
-    from django.conf import settings
-
     expected = getattr(settings, "METRICS_TOKEN", "")
     if expected:
         auth = request.headers.get("Authorization", "")

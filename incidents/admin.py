@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from audit.admin_base import AuditedAdmin
+from common.admin import ReadOnlyAdmin
 from incidents.models import (
     ChecklistItem,
     Incident,
@@ -68,7 +69,7 @@ class TimelineEventRevisionInline(admin.TabularInline):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(AuditedAdmin):
+class TimelineEventAdmin(ReadOnlyAdmin, AuditedAdmin):
     """Read-mostly: timeline changes go through the incident page so they reach live viewers."""
 
     list_display = ["id", "incident", "kind", "occurred_at", "author", "pinned", "deleted_at"]
@@ -78,15 +79,6 @@ class TimelineEventAdmin(AuditedAdmin):
     raw_id_fields = ["incident", "author", "deleted_by"]
     readonly_fields = ["body_html", "seq", "created_at", "edited_at", "deleted_at", "deleted_by"]
     inlines = [TimelineEventRevisionInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TimelineEventRevision)

@@ -22,6 +22,7 @@ from incidents.models import (
     Status,
     TimelineEvent,
     TimelineEventRevision,
+    TransitionError,
 )
 
 MAX_NOTE_LENGTH = 20_000
@@ -289,8 +290,6 @@ def incident_declare(
 
 
 def incident_change_status(*, incident, status, by, at=None) -> Incident:
-    from incidents.models import TransitionError
-
     at = at or timezone.now()
     with transaction.atomic():
         try:

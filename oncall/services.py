@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import token_hash  # the one SHA-256 of a URL token
 from audit.services import audit_record
 from common.enqueue import enqueue
 from oncall.models import (
@@ -553,8 +554,6 @@ def _send_gap_notice(*, schedule, layer, start, end):
 def calendar_token_regenerate(*, by, schedule=None, user=None) -> tuple[CalendarToken, str]:
     """Revoke the current feed URL (if any) and issue a new one. The raw token is returned to
     be shown once; only its hash is kept."""
-    from alerts.models import token_hash  # the one SHA-256 of a URL token
-
     calendar_token_revoke(by=by, schedule=schedule, user=user)
     raw = secrets.token_urlsafe(32)
     token = CalendarToken.objects.create(

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -132,8 +132,6 @@ def generate(request, incident_pk):
 
 def _section_or_404(postmortem, key):
     if key not in SectionKey.values:
-        from django.http import Http404
-
         raise Http404("No such section.")
     return get_object_or_404(
         Section.objects.select_related("updated_by"), postmortem=postmortem, key=key

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast
 from incidents.models import EventKind, TimelineEvent
 from runbooks.models import Runbook, StepCheck
 from runbooks.rendering import runbook_steps
-from teams.access import CHANGE, can
+from teams.access import CHANGE, can, visible_filter
 
 
 def json_list_has(field: str, value: str) -> Q:
@@ -32,6 +32,7 @@ def runbook_list(*, q="", team=None, tag=""):
     if not q:
         return runbooks.order_by("title")
     if connection.vendor == "postgresql":
+        # PostgreSQL only: the embedded SQLite default never loads it.
         from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 
         vector = (
@@ -59,8 +60,6 @@ def runbook_list(*, q="", team=None, tag=""):
 
 def runbook_usage(*, runbook, user):
     """Incidents where this runbook's steps were ticked, newest first."""
-    from teams.access import visible_filter
-
     return (
         StepCheck.objects.filter(runbook=runbook)
         .filter(visible_filter(user, "incident__"))

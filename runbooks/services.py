@@ -10,11 +10,12 @@ import yaml
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import User
 from audit.services import audit_record
 from incidents.models import EventKind, Incident
 from incidents.services import timeline_event_add
@@ -366,7 +367,6 @@ class ImportResult:
 
 def parse_runbook_file(path: Path, *, team_override=None, teams=None, users=None) -> RunbookFile:
     """Read one Markdown file with YAML front matter; RunbookError names the file."""
-    from accounts.models import User
 
     def fail(reason):
         raise RunbookError(f"{path.name}: {reason}")
@@ -535,8 +535,6 @@ def review_digest_send(*, now=None) -> int:
     """Email each owner the runbooks of theirs that are due a review. Returns emails sent."""
     now = now or timezone.now()
     cutoff = now - REVIEW_INTERVAL
-    from django.db.models import Q
-
     stale = (
         Runbook.objects.filter(owner__isnull=False, owner__is_active=True)
         .filter(

@@ -28,21 +28,8 @@ from oncall.services import LayerData
 from tests.celery_worker import ROOT, running_worker, test_database_url, wait_for
 from tests.factories import TeamFactory, member
 from tests.paging_fakes import FakeSMTP, worker_env
+from tests.test_layers import APPS, vigil_modules
 
-APPS = [
-    "accounts",
-    "alerts",
-    "audit",
-    "checks",
-    "common",
-    "incidents",
-    "oncall",
-    "paging",
-    "postmortems",
-    "runbooks",
-    "teams",
-    "vigil",
-]
 SMTP_PORT = 18671
 CLOSED_BROKER = "redis://127.0.0.1:1/0"
 SWAP_TASK = "oncall.tasks.swap_request_notify"
@@ -342,85 +329,6 @@ def test_the_beat_flushes_the_outbox_on_the_default_queue_with_an_expiry():
     assert entry["schedule"].run_every.total_seconds() <= 10
 
 
-def _imports(path: Path):
-    """(module imported, inside a function?) for every import statement in a file."""
-    tree = ast.parse(path.read_text())
-    nested = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            nested.update(id(n) for n in ast.walk(node) if n is not node)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        for name in names:
-            yield name, id(node) in nested
-
-
-def _module(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-
-
-def vigil_modules():
-    for app in APPS:
-        for path in sorted((ROOT / app).rglob("*.py")):
-            if "migrations" not in path.parts:
-                yield _module(path), path
-
-
-def test_no_services_module_imports_its_own_tasks_module():
-    offenders = [
-        (module, name)
-        for module, path in vigil_modules()
-        if module.endswith(".services")
-        for name, _ in _imports(path)
-        if name.startswith(module.removesuffix("services") + "tasks")
-    ]
-    assert offenders == []
-
-
-def test_common_imports_none_of_vigils_apps():
-    offenders = [
-        (module, name)
-        for module, path in vigil_modules()
-        if module.startswith("common")
-        for name, _ in _imports(path)
-        if name.split(".")[0] in APPS and name.split(".")[0] != "common"
-    ]
-    assert offenders == []
-
-
-def test_no_module_level_import_cycle_between_vigils_modules():
-    known = {module for module, _ in vigil_modules()}
-    graph = {
-        module: {
-            name
-            for name, nested in _imports(path)
-            if not nested and name in known and name != module
-        }
-        for module, path in vigil_modules()
-    }
-    cycles = []
-    state = {}
-
-    def visit(module, trail):
-        state[module] = "open"
-        for target in sorted(graph[module]):
-            if state.get(target) == "open":
-                cycles.append(trail[trail.index(target) :] + [target])
-            elif target not in state:
-                visit(target, trail + [target])
-        state[module] = "done"
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [module])
-    assert cycles == []
-
-
 def test_every_task_enqueued_by_name_exists():
     for app in APPS:
         if (ROOT / app / "tasks.py").exists():
@@ -438,42 +346,3 @@ def test_every_task_enqueued_by_name_exists():
                 names.add(node.args[0].value)
     assert names >= {SWAP_TASK, "postmortems.tasks.notify_reviewers"}
     assert names - set(current_app.tasks) == set()
-
-
-# The floors, from the ground up: an import only ever points down (or along its own floor).
-FLOOR = {
-    "common": 0,
-    "accounts": 1,
-    "teams": 1,
-    "audit": 1,
-    "incidents": 2,
-    "oncall": 3,
-    "alerts": 3,
-    "paging": 3,
-    "runbooks": 3,
-    "postmortems": 3,
-    "checks": 3,
-    "vigil": 4,
-}
-
-
-def test_no_import_runs_from_a_lower_floor_to_a_higher_one():
-    assert set(FLOOR) == set(APPS)
-    upward = [
-        (module, name)
-        for module, path in vigil_modules()
-        for name, _ in _imports(path)
-        if name.split(".")[0] in FLOOR and FLOOR[name.split(".")[0]] > FLOOR[module.split(".")[0]]
-    ]
-    assert upward == []
-
-
-def test_only_the_root_knows_the_root():
-    outside = [
-        (module, name)
-        for module, path in vigil_modules()
-        if not module.startswith("vigil")
-        for name, _ in _imports(path)
-        if name.split(".")[0] == "vigil"
-    ]
-    assert outside == []
