@@ -5,7 +5,7 @@ access rules that read them are in teams/access.py."""
 from datetime import time
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 
 from accounts.models import validate_time_zone
 
@@ -45,10 +45,13 @@ class Team(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        made = self._state.adding
-        super().save(*args, **kwargs)
-        if made:
-            # Every team has its routing settings from the start; reads never make them.
+        if not self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        # Every team has its routing settings (and, through oncall's receiver, its escalation
+        # path) from the start, in the transaction that makes it; reads never make them.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
             TeamRouting.objects.create(team=self)
 
 

@@ -34,7 +34,8 @@ def team_settings_save(
     if business_start >= business_end:
         raise TeamSettingsError("Business hours must end after they start.")
     locked = Team.objects.select_for_update().get(pk=team.pk)
-    routing = TeamRouting.objects.select_for_update().get(team=locked)
+    # get_or_create: a team inserted around Team.save (a bulk insert) has no row yet.
+    routing, _ = TeamRouting.objects.select_for_update().get_or_create(team=locked)
     before = _team_settings_snapshot(locked, routing)
     locked.time_zone = time_zone
     locked.save(update_fields=["time_zone"])
