@@ -309,13 +309,16 @@ def test_a_swap_email_that_failed_is_sent_by_the_retry(settings, monkeypatch):
 
 
 def test_every_thread_publishes_with_vigils_celery_app():
-    from vigil.celery import app
-
     seen = []
     thread = threading.Thread(target=lambda: seen.append(current_app._get_current_object()))
     thread.start()
     thread.join()
-    assert seen == [app]
+    (app,) = seen
+    # Vigil's app (made in vigil/celery.py), with Vigil's broker: not a default Celery made on
+    # first use, which would publish to amqp://localhost.
+    assert app.main == "vigil"
+    assert app is current_app._get_current_object()
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
 
 
 def test_the_beat_flushes_the_outbox_on_the_default_queue_with_an_expiry():
