@@ -80,6 +80,18 @@ def swap_setup():
     return schedule.layers.get(), people, start
 
 
+def ask_for_swap(layer, people, start):
+    """people[0] asks people[1] to take three hours of their shift."""
+    return oncall_services.swap_request_create(
+        layer=layer,
+        requester=people[0],
+        recipient=people[1],
+        start=start,
+        end=start + dt.timedelta(hours=3),
+        by=people[0],
+    )
+
+
 def swap_tasks_finished(worker):
     lines = Path(worker.log_path).read_text().splitlines()
     return [line for line in lines if f"{SWAP_TASK}[" in line and "succeeded" in line]
@@ -135,14 +147,7 @@ def test_a_rolled_back_transaction_publishes_nothing(broker, broker_up):
 def test_the_services_enqueue_by_name_after_commit(broker, broker_up, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     layer, people, start = swap_setup()
-    swap = oncall_services.swap_request_create(
-        layer=layer,
-        requester=people[0],
-        recipient=people[1],
-        start=start,
-        end=start + dt.timedelta(hours=3),
-        by=people[0],
-    )
+    swap = ask_for_swap(layer, people, start)
     assert wait_for(lambda: not OutboxTask.objects.exists())
     assert queued() == [(SWAP_TASK, f"[{swap.pk}, 'pending']")]
 
@@ -264,14 +269,7 @@ def test_a_broker_outage_loses_nothing_and_the_email_goes_out_once_when_it_is_ba
 def test_a_swap_email_delivered_twice_goes_out_once(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     layer, people, start = swap_setup()
-    swap = oncall_services.swap_request_create(
-        layer=layer,
-        requester=people[0],
-        recipient=people[1],
-        start=start,
-        end=start + dt.timedelta(hours=3),
-        by=people[0],
-    )
+    swap = ask_for_swap(layer, people, start)
     oncall_services.swap_request_notify_send(swap_id=swap.pk)
     oncall_services.swap_request_notify_send(swap_id=swap.pk)
     assert [m.to for m in mail.outbox] == [[people[1].email]]
@@ -285,14 +283,7 @@ def test_a_swap_email_delivered_twice_goes_out_once(settings):
 def test_a_swap_email_that_failed_is_sent_by_the_retry(settings, monkeypatch):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     layer, people, start = swap_setup()
-    swap = oncall_services.swap_request_create(
-        layer=layer,
-        requester=people[0],
-        recipient=people[1],
-        start=start,
-        end=start + dt.timedelta(hours=3),
-        by=people[0],
-    )
+    swap = ask_for_swap(layer, people, start)
 
     def refused(**kwargs):
         raise OSError("SMTP server unreachable")
