@@ -24,6 +24,9 @@ def new_token() -> str:
 class IntegrationKind(models.TextChoices):
     ALERTMANAGER = "alertmanager", "Prometheus Alertmanager (webhook v4)"
     GENERIC = "generic", "Generic JSON"
+    # The one per team that Vigil's own dependency checks and job-store scans raise alerts
+    # through; it takes no webhook.
+    INTERNAL = "vigil", "Vigil checks and scans"
 
 
 class Integration(models.Model):

@@ -14,12 +14,14 @@ from alerts.models import (
     Decision,
     GroupStatus,
     Integration,
+    IntegrationKind,
     Silence,
     annotation_link,
     matchers_match,
     new_token,
     token_hash,
 )
+from alerts.payloads import NormalizedAlert
 from alerts.routing import decide
 from audit.services import audit_record
 from common.text import one_line
@@ -60,6 +62,50 @@ def integration_create(*, team, kind, name, by=None) -> tuple[Integration, str]:
             after={"team": team.slug, "kind": kind, "name": name},
         )
     return integration, token
+
+
+INTERNAL_INTEGRATION_NAME = "Vigil checks and scans"
+
+
+def internal_integration(team) -> Integration:
+    """The team's integration for what Vigil itself finds (made on first use)."""
+    found = Integration.objects.filter(team=team, kind=IntegrationKind.INTERNAL).first()
+    if found:
+        return found
+    with transaction.atomic():
+        integration, _ = Integration.objects.get_or_create(
+            team=team,
+            name=INTERNAL_INTEGRATION_NAME,
+            defaults={"kind": IntegrationKind.INTERNAL, "token_hash": token_hash(new_token())},
+        )
+    return integration
+
+
+def internal_alert(
+    *, team, key, title, firing, source, severity="warning", description="", labels=None
+) -> dict:
+    """Raise (firing) or resolve one alert of Vigil's own through the team's internal
+    integration: the same grouping, routing rules, silences, maintenance and paging as an
+    Alertmanager alert. `key` names the condition; a later call with the same key updates
+    or resolves it."""
+    integration = internal_integration(team)
+    alert_labels = {
+        **{str(k): str(v) for k, v in (labels or {}).items()},
+        "alertname": one_line(title, 200),
+        "severity": severity,
+        "source": source,
+    }
+    annotations = {"summary": one_line(title, 200)}
+    if description:
+        annotations["description"] = description
+    alert = NormalizedAlert(
+        group_key=f"vigil:{key}",
+        fingerprint=key,
+        status="firing" if firing else "resolved",
+        labels=alert_labels,
+        annotations=annotations,
+    )
+    return ingest(integration=integration, alerts=[alert])
 
 
 def integration_rotate_token(*, integration, by=None, overlap_hours=24) -> str:

@@ -97,7 +97,12 @@ def webhook(request, public_id, token=None):
     started = time.perf_counter()
     if request.method != "POST":
         return _refuse(405, "Send alerts with POST.")
-    integration = Integration.objects.select_related("team").filter(public_id=public_id).first()
+    integration = (
+        Integration.objects.select_related("team")
+        .filter(public_id=public_id)
+        .exclude(kind=IntegrationKind.INTERNAL)
+        .first()
+    )
     if integration is None:
         return _refuse(404, "No such integration.")
     try:

@@ -129,17 +129,50 @@ def check_url(url: str) -> Destination:
     if destination.scheme == "http" and host not in names and not networks:
         raise OutboundRefused(PLAIN_HTTP_REFUSED)
     resolved = _resolve(destination.host, destination.port)
-    allowed = host in names or (
-        bool(networks) and all(any(a in n for n in networks) for _, a in resolved)
-    )
-    if not allowed:
+    if not _allowed(host, resolved, names, networks):
         if destination.scheme == "http":
             raise OutboundRefused(PLAIN_HTTP_REFUSED)
-        for _, address in resolved:
-            if kind := _not_public(address):
-                where = f"{host} is" if _is_literal(host) else f"{host} resolves to"
-                raise OutboundRefused(f"{where} {kind}. {ALLOW_LIST_HINT}")
+        _refuse_not_public(host, resolved)
     return dataclasses.replace(destination, addresses=tuple(a for a, _ in resolved))
+
+
+def _allowed(host, resolved, names, networks) -> bool:
+    return host in names or (
+        bool(networks) and all(any(a in n for n in networks) for _, a in resolved)
+    )
+
+
+def _refuse_not_public(host, resolved) -> None:
+    for _, address in resolved:
+        if kind := _not_public(address):
+            where = f"{host} is" if _is_literal(host) else f"{host} resolves to"
+            raise OutboundRefused(f"{where} {kind}. {ALLOW_LIST_HINT}")
+
+
+def check_endpoint(host: str, port: int) -> tuple[str, ...]:
+    """For what Vigil watches rather than posts to (dependency checks, agent job stores):
+    the addresses of host:port it may connect to, or OutboundRefused. Any protocol, plain or
+    not, but the same rule on addresses: private ones only when OUTBOUND_ALLOWED_HOSTS lists
+    them. Callers check at save and again right before every connection."""
+    host = (host or "").strip().strip("[]").rstrip(".").lower()
+    if not host:
+        raise OutboundRefused("No host name given.")
+    if not 0 < int(port) < 65536:
+        raise OutboundRefused("The port must be a number from 1 to 65535.")
+    names, networks = _allow_list()
+    resolved = _resolve(host, int(port))
+    if not _allowed(host, resolved, names, networks):
+        _refuse_not_public(host, resolved)
+    return tuple(a for a, _ in resolved)
+
+
+def validate_endpoint(host: str, port: int) -> None:
+    """check_endpoint as a form validator (a host that does not resolve yet passes)."""
+    try:
+        check_endpoint(host, port)
+    except OutboundRefused as exc:
+        if not exc.unresolved:
+            raise ValidationError(str(exc), code="outbound_refused") from None
 
 
 def _is_literal(host: str) -> bool:

@@ -13,6 +13,7 @@ APPS = [
     "checks",
     "common",
     "incidents",
+    "jobstores",
     "oncall",
     "paging",
     "postmortems",
@@ -114,6 +115,7 @@ FLOOR = {
     "runbooks": 3,
     "postmortems": 3,
     "checks": 3,
+    "jobstores": 3,
     "vigil": 4,
 }
 

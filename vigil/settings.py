@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "oncall",
     "incidents",
     "checks",
+    "jobstores",
     "runbooks",
     "postmortems",
     "alerts",

@@ -10,7 +10,8 @@ from vigil.api import api
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", checks_views.health, name="health"),
-    path("checks/", checks_views.checks_index, name="checks"),
+    path("checks/", include("checks.urls")),
+    path("jobstores/", include("jobstores.urls")),
     path("login/", accounts_views.LoginView.as_view(), name="login"),
     path("logout/", accounts_views.LogoutView.as_view(), name="logout"),
     path("profile/", accounts_views.profile, name="profile"),
