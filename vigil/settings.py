@@ -266,6 +266,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 ENQUEUE_BROKER_BACKOFF = env.float("ENQUEUE_BROKER_BACKOFF", default=5.0)
 ENQUEUE_RETRY_AFTER = env.float("ENQUEUE_RETRY_AFTER", default=10.0)
 ENQUEUE_FLUSH_EVERY = env.float("ENQUEUE_FLUSH_EVERY", default=5.0)
+# Checks and job-store scans: how often beat looks for due checks, how often each store is
+# scanned (seconds).
+CHECKS_TICK_SECONDS = env.float("CHECKS_TICK_SECONDS", default=5.0)
+JOBSTORES_SCAN_EVERY = env.float("JOBSTORES_SCAN_EVERY", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     # Tasks a broker outage left in the outbox go out once the broker is back.
     "outbox-flush": {
@@ -274,6 +278,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": ENQUEUE_FLUSH_EVERY * 2},
     },
     "beat-heartbeat": {"task": "checks.tasks.beat_heartbeat", "schedule": every(10.0)},
+    # Dependency checks whose interval is up (each check has its own interval).
+    "checks-run-due": {
+        "task": "checks.tasks.run_due_checks",
+        "schedule": every(CHECKS_TICK_SECONDS),
+        "options": {"expires": CHECKS_TICK_SECONDS * 2},
+    },
+    # Agent job stores: a stale-job scan and a queue/flag reading per store, every minute.
+    "jobstores-schedule-scans": {
+        "task": "jobstores.tasks.schedule_scans",
+        "schedule": every(JOBSTORES_SCAN_EVERY),
+        "options": {"expires": JOBSTORES_SCAN_EVERY},
+    },
     # On-call: pre-shift reminders (one per shift) and gap notices to managers (one per gap).
     "oncall-shift-reminders": {
         "task": "oncall.tasks.send_shift_reminders",
