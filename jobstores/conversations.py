@@ -5,6 +5,7 @@ history that only grows). A pure read over a redis-py client (bytes, standalone 
 Tool calls are read from the shapes agent platforms store:
 - OpenAI chat messages: `tool_calls: [{"type": "function", "function": {"name", "arguments"}}]`
   where arguments is a JSON string, and the older `function_call: {"name", "arguments"}`;
+- OpenAI Responses API items: `{"type": "function_call", "name", "arguments"}`;
 - Anthropic messages: `content: [{"type": "tool_use", "name", "input": {...}}]` blocks.
 """
 
@@ -159,6 +160,10 @@ def tool_calls(message: dict) -> list[tuple[str, str]]:
     for call in _as_list(message.get("tool_calls")):
         if isinstance(call, dict) and isinstance(call.get("function"), dict):
             found.append(_call(call["function"].get("name"), call["function"].get("arguments")))
+        elif isinstance(call, dict) and isinstance(call.get("custom"), dict):
+            found.append(_call(call["custom"].get("name"), call["custom"].get("input")))
+    if message.get("type") == "function_call":  # an OpenAI Responses API input item
+        found.append(_call(message.get("name"), message.get("arguments")))
     function_call = message.get("function_call")
     if isinstance(function_call, dict):
         found.append(_call(function_call.get("name"), function_call.get("arguments")))

@@ -232,6 +232,19 @@ def test_it_reads_the_older_function_call(client):
     assert [s["tool"] for s in runaway["signals"]] == ["weather"]
 
 
+def test_it_reads_responses_api_items_and_custom_tool_calls(client):
+    messages = [
+        {"type": "function_call", "call_id": "c1", "name": "fetch", "arguments": '{"url": "a"}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "page"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"type": "custom", "custom": {"name": "sh", "input": "ls"}}],
+        },
+    ]
+    store(client, messages)
+    assert analyze(client)["runaway"]["tools"] == {"fetch": 1, "sh": 1}
+
+
 def test_it_sees_two_anthropic_tools_calling_each_other(client):
     messages = [{"role": "user", "content": "plan my trip"}]
     for turn in range(4):

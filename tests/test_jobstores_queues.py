@@ -289,9 +289,11 @@ def cluster():
     """Three primaries, slots split between them: (RedisCluster client, one Redis per node)."""
     folder = tempfile.mkdtemp(prefix="vigil-cluster-")
     ports = [free_port() for _ in range(3)]
+    # Bus ports of their own: port + 10000 may be past 65535 or taken.
+    buses = [free_port() for _ in range(3)]
     procs = []
     try:
-        for port in ports:
+        for port, bus in zip(ports, buses, strict=True):
             procs.append(
                 subprocess.Popen(
                     [
@@ -303,6 +305,7 @@ def cluster():
                         "--dir", folder,
                         "--cluster-enabled", "yes",
                         "--cluster-config-file", f"nodes-{port}.conf",
+                        "--cluster-port", str(bus),
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -315,8 +318,8 @@ def cluster():
         for i, node in enumerate(nodes):
             node.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
             node.execute_command("CLUSTER", "ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
-        for port in ports[1:]:
-            nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port)
+        for port, bus in zip(ports[1:], buses[1:], strict=True):
+            nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             states = [node.cluster("info") for node in nodes]
