@@ -194,6 +194,8 @@ class EventKind(models.TextChoices):
     RUNBOOK_STEP = "runbook_step", "Runbook step"
     POSTMORTEM = "postmortem", "Postmortem"
     ROUTING = "routing", "Routing decision"
+    # What a responder did through Vigil's debug tools: stale jobs killed, a flag turned off.
+    MITIGATION = "mitigation", "Mitigation"
 
 
 # Kinds a person writes; everything else is recorded by Vigil itself.

@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class JobstoresConfig(AppConfig):
     name = "jobstores"
     verbose_name = "Agent job stores"
+
+    def ready(self):
+        from incidents.models import EventKind
+        from incidents.panels import register_panel
+        from jobstores.selectors import flags_for_incident
+
+        register_panel(
+            "jobstore_flags",
+            template="jobstores/incident_panel.html",
+            context=lambda *, incident, user: {"flags": flags_for_incident(incident)},
+            order=40,
+            refresh_on={EventKind.MITIGATION},
+        )

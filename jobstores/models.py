@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# The seed's error counter by type, over the last hour.
+DEFAULT_ERRORS_QUERY = "sum by (type) (increase(agent_errors_total[1h]))"
 SECRET_MASK = "••••••"  # noqa: S105 (the mask shown instead of a password)
 
 
@@ -59,9 +61,7 @@ class JobStore(models.Model):
     queue_depth_minutes = models.PositiveIntegerField(default=15)
     errors_stream = models.CharField(max_length=200, default="errors")
     prometheus_url = models.CharField(max_length=500, blank=True)
-    errors_query = models.CharField(
-        max_length=1000, blank=True, default="sum by (type) (increase(agent_errors_total[1h]))"
-    )
+    errors_query = models.CharField(max_length=1000, blank=True, default=DEFAULT_ERRORS_QUERY)
     # Celery's Redis transport redelivers an unacknowledged message after this many seconds.
     visibility_timeout_seconds = models.PositiveIntegerField(default=3600)
     enabled = models.BooleanField(default=True)

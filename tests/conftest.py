@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+# Fixtures shared by the job-store modules (a watched Redis database, a store, a team).
+pytest_plugins = ["tests.jobstores_fixtures"]
+
 # `make test` runs on PostgreSQL and Redis; running on the embedded default would hide bugs.
 if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
     raise pytest.UsageError(
