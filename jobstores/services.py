@@ -246,7 +246,7 @@ def scan_run(run_id: int, *, now=None) -> ScanRun | None:
     except redisconn.StoreUnavailable as exc:
         return _run_failed(run, str(exc), started)
     except redis.RedisError as exc:
-        return _run_failed(run, redisconn.reason(exc, store.redacted_url, 5.0), started)
+        return _run_failed(run, scanning.reason(exc, store.name, 5.0), started)
     ScanRun.objects.filter(pk=run.pk).update(
         status=RunStatus.OK,
         finished_at=timezone.now(),
@@ -421,7 +421,7 @@ def monitor_store(store, *, now=None) -> dict:
         why = (
             str(exc)
             if isinstance(exc, redisconn.StoreUnavailable)
-            else (redisconn.reason(exc, store.redacted_url, 5.0))
+            else (scanning.reason(exc, store.name, 5.0))
         )
         logger.warning("jobstore_monitor_failed", store_id=store.pk, reason=why)
         return {"error": why}

@@ -103,6 +103,7 @@ def store_detail(request, pk):
         "jobstores/detail.html",
         {
             **page,
+            "run": run,
             "store": store,
             "stale_jobs": (page["finished_run"].stale_jobs[:STALE_SHOWN])
             if page["finished_run"]

@@ -85,7 +85,7 @@ def test_a_responder_disables_a_feature_from_the_incident_page(
     expect(page.get_by_role("heading", name="Disable flag:search_tool?")).to_be_visible()
     page.get_by_role("button", name="Disable feature").click()
     expect(page.get_by_text("Turned flag:search_tool off (true → false).")).to_be_visible()
-    expect(page.get_by_role("list", name="Timeline")).to_contain_text(
+    expect(page.get_by_role("region", name="Timeline")).to_contain_text(
         "Turned feature flag flag:search_tool off in Agent platform"
     )
     assert watched.get("flag:search_tool") == b"false"
