@@ -1,30 +1,83 @@
-"""Connections to the Redis of an agent platform Vigil watches: a standalone server or a
-Redis Cluster (every primary). Errors come out as StoreUnavailable with the reason in words
-and never the password."""
+"""Connections to the agent platforms' Redis: a URL a person gave, checked against the
+outbound rule right before connecting, with timeouts, and failures said in words that never
+carry the password."""
 
+import contextlib
+import dataclasses
+import socket
 import urllib.parse
 
 import redis
-from redis.cluster import RedisCluster
+import redis.cluster
+import structlog
 
 from common.outbound import OutboundRefused, check_endpoint
 
+logger = structlog.get_logger(__name__)
+
 
 class StoreUnavailable(Exception):
-    """The store cannot be read; the message is for people (no password in it)."""
+    """The store could not be reached or used; the message says why, without secrets."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisTarget:
+    tls: bool
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """redis://[user:password@]host[:port][/db] or rediss://; sockets and the rest refused."""
+    try:
+        parts = urllib.parse.urlsplit((url or "").strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port or 6379
+    except ValueError:
+        raise StoreUnavailable("Not a Redis URL: its port must be a number.") from None
+    if scheme == "unix":
+        raise StoreUnavailable("Unix sockets are not allowed: give a redis:// URL.")
+    if scheme not in ("redis", "rediss"):
+        raise StoreUnavailable("Not a Redis URL: it must start with redis:// or rediss://.")
+    if not host:
+        raise StoreUnavailable("Not a Redis URL: it has no host name.")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise StoreUnavailable("Not a Redis URL: the database after the host must be a number.")
+    unquote = urllib.parse.unquote
+    return RedisTarget(
+        tls=scheme == "rediss",
+        host=host,
+        port=port,
+        db=int(path or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
 
 
 class Connection:
-    def __init__(self, client, nodes, label):
+    """`client` for commands routed by key, `nodes` (one per primary) for scans."""
+
+    def __init__(self, client, nodes: list[redis.Redis], label: str, cluster: bool = False):
         self.client = client
         self.nodes = nodes
         self.label = label
+        self.cluster = cluster
 
     def close(self):
-        for node in self.nodes:
-            if node is not self.client:
+        # Closing a dead node must not hide the result of what ran before.
+        for node in [*self.nodes, self.client]:
+            with contextlib.suppress(Exception):
                 node.close()
-        self.client.close()
 
     def __enter__(self):
         return self
@@ -33,71 +86,98 @@ class Connection:
         self.close()
 
 
-def _parts(url: str):
+def node_label(node: redis.Redis) -> str:
+    kwargs = node.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def _checked(host: str, port: int) -> str:
+    """The address to connect to for host:port, or StoreUnavailable with the rule's reason."""
     try:
-        parts = urllib.parse.urlsplit((url or "").strip())
-        port = parts.port or 6379
-    except ValueError:
-        raise StoreUnavailable("The Redis URL's port must be a number from 1 to 65535.") from None
-    if parts.scheme not in ("redis", "rediss"):
-        raise StoreUnavailable("Not a Redis URL: use redis:// or rediss://.")
-    if not parts.hostname:
-        raise StoreUnavailable("The Redis URL has no host name.")
-    return parts, port
+        addresses = check_endpoint(host, port)
+    except OutboundRefused as exc:
+        raise StoreUnavailable(str(exc)) from None
+    if not addresses:
+        raise StoreUnavailable(f"{host} could not be resolved.")
+    return addresses[0]
 
 
-def reason(exc: Exception, label: str, timeout: float) -> str:
-    """What went wrong, in words, for a run's record (redis-py's text can hold the URL)."""
-    if isinstance(
-        exc, redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError
-    ):
+def reason(exc: Exception, label: str, timeout: float = 5.0) -> str:
+    """What went wrong, in words (redis-py's own text can carry the URL, so it is not used
+    but for the first word of a server error)."""
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    text = str(exc).lower()
+    if isinstance(exc, redis.AuthenticationError) or "wrongpass" in text or "invalid pass" in text:
         return f"Redis at {label} refused the password."
-    if isinstance(exc, redis.TimeoutError):
+    if "noauth" in text or "authentication required" in text:
+        return f"Redis at {label} asks for a password and the URL has none."
+    if isinstance(exc, redis.TimeoutError | socket.timeout):
         return f"Redis at {label} did not answer within {timeout:g} s."
-    if isinstance(exc, redis.ConnectionError):
-        text = str(exc).lower()
-        if "auth" in text or "noauth" in text or "password" in text:
-            return f"Redis at {label} needs a password (or refused it)."
-        return f"Redis at {label} could not be reached (connection refused or closed)."
+    if "refused" in text:
+        return f"Redis at {label} refused the connection."
+    if "cluster support disabled" in text or "cluster mode is not enabled" in text:
+        return f"Redis at {label} is not a Redis Cluster."
+    if "ssl" in text or "certificate" in text:
+        return f"The TLS handshake with {label} failed."
+    if isinstance(exc, redis.ConnectionError | OSError):
+        return f"Redis at {label} could not be reached (refused, closed or unreachable)."
     if isinstance(exc, redis.ResponseError):
-        text = str(exc)
-        if text.startswith(("NOAUTH", "WRONGPASS")):
-            return f"Redis at {label} refused the password."
-        return f"Redis at {label} answered with an error: {text.split(' ')[0]}."
+        word = str(exc).split(" ", 1)[0][:40]
+        return f"Redis at {label} answered with an error: {word}."
     return f"Redis at {label} failed: {type(exc).__name__}."
 
 
-def connect(url: str, *, cluster: bool = False, timeout: float = 5.0, checked: bool = True):
-    """A checked, PINGed connection. `checked=False` skips the address rule, for the CLI run
-    by an operator on the server itself."""
-    parts, port = _parts(url)
-    host = parts.hostname
-    label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if checked:
-        try:
-            check_endpoint(host, port)
-        except OutboundRefused as exc:
-            raise StoreUnavailable(str(exc)) from None
-    options = {
+def connect(
+    url: str, *, cluster: bool = False, timeout: float = 5.0, checked: bool = True
+) -> Connection:
+    """A connected, PINGed store, or StoreUnavailable saying why in words. `checked=False`
+    skips the outbound rule, for the CLI an operator runs on the server itself."""
+    target = parse_redis_url(url)
+    address = _checked(target.host, target.port) if checked else target.host
+    common = {
+        "username": target.username,
+        "password": target.password,
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "decode_responses": False,
-        "health_check_interval": 0,
+        "retry_on_timeout": False,
     }
+    if target.tls:
+        # The certificate names the host, so TLS connects by name (checked just above).
+        common.update(ssl=True, ssl_check_hostname=True)
+        address = target.host
     try:
         if cluster:
-            client = RedisCluster.from_url(url, **options)
-            nodes = [
-                node.redis_connection or client.get_redis_connection(node)
-                for node in client.get_primaries()
-            ]
+            if target.db:
+                raise StoreUnavailable("A Redis Cluster has only database 0.")
+            client = redis.cluster.RedisCluster(
+                host=address,
+                port=target.port,
+                address_remap=_remap_checked if checked else None,
+                require_full_coverage=False,
+                **common,
+            )
+            nodes = [client.get_redis_connection(node) for node in client.get_primaries()]
+            for node in nodes:
+                node.ping()
         else:
-            client = redis.Redis.from_url(url, **options)
+            client = redis.Redis(host=address, port=target.port, db=target.db, **common)
+            client.ping()
             nodes = [client]
-        for node in nodes:
-            node.ping()
-    except redis.RedisError as exc:
-        raise StoreUnavailable(reason(exc, label, timeout)) from None
-    except OSError as exc:
-        raise StoreUnavailable(f"Redis at {label} could not be reached ({exc.strerror}).") from None
-    return Connection(client, nodes, label)
+    except StoreUnavailable:
+        raise
+    except OutboundRefused as exc:
+        raise StoreUnavailable(f"The cluster announced a node Vigil may not reach: {exc}") from None
+    except (redis.RedisError, OSError) as exc:
+        error = reason(exc, target.label, timeout)
+        logger.info("job_store_unavailable", store=target.label, reason=error)
+        raise StoreUnavailable(error) from None
+    return Connection(client, nodes, target.label, cluster)
+
+
+def _remap_checked(host_port):
+    """Every node a cluster announces passes the outbound rule before Vigil connects to it."""
+    host, port = host_port
+    check_endpoint(host, port)
+    return host, port

@@ -1,16 +1,18 @@
-"""The source document's find_stale_jobs and kill_stale_jobs, made fast and robust.
+"""The source document's find_stale_jobs and kill_stale_jobs, done for real and fast.
 
-A scan walks the keys with SCAN and a COUNT hint (never KEYS) and reads each batch with one
-read-only script call that returns every value, or a code for a key that vanished, holds
-another type or is too large to fetch. Every value is counted by outcome; nothing in the
-data stops a scan. Batches stay small, so the platform's own commands wait at most a
-millisecond or so behind one.
+A scan walks each primary's keys with SCAN and a COUNT hint (never KEYS). Each batch is read
+with one read-only script call that returns every value, or a code for a key that vanished,
+holds another type or is larger than `max_value_bytes` (so a 50 MB value never crosses the
+network); the next SCAN travels in the same pipeline as the batch's read, so the two overlap.
+Every key is counted by outcome and nothing in the data stops a scan; a node that fails is
+said in `errors` and the other nodes go on.
 
-Formats: the seed's JSON jobs (`job:<id>` strings), RQ's started-job registries
-(`rq:wip:<queue>` with `rq:job:<id>` hashes) and Celery's Redis transport (the `unacked`
-hash and its `unacked_index`).
+Formats: the seed's JSON jobs (`job:<id>` strings), RQ's started-job registries and job
+hashes, and Celery's Redis transport (the `unacked` hash and its `unacked_index`); the two
+last are read in `jobstores.formats`.
 """
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,38 +20,34 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import redis
+import structlog
 from redis.crc import key_slot
 
-from jobstores.redisconn import reason
+from jobstores import formats
+from jobstores.formats import OUTCOMES, parse_time, stale_job, text
+from jobstores.redisconn import node_label, reason
 
-OUTCOMES = (
-    "stale",
-    "processing",
-    "other_status",
-    "not_json",
-    "wrong_type",
-    "missing_fields",
-    "bad_time",
-    "vanished",
-    "too_large",
-)
-MESSAGE_CHARS = 100  # the seed's job["message"][:100]
+logger = structlog.get_logger(__name__)
+
 KILL_EXPIRY = 3600  # the seed's ex=3600
 PROGRESS_EVERY = 0.25
+KILL_ATTEMPTS = 5
 
-# Per key: the value, 0 (vanished), -1 (another type) or -2 (over ARGV[1] bytes).
-_READ = """
-local out = {}
+# Per key: the value, 0 (vanished), -1 (another type) or -2 (over ARGV[1] bytes). The flags
+# let a cluster node run it over keys of several of its slots (Redis 7); older servers get
+# the script without them, one call per slot in a cluster.
+_READ_BODY = """
 local limit = tonumber(ARGV[1])
+local out = {}
 for i, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'string' then
-    if redis.call('STRLEN', key) > limit then out[i] = -2 else out[i] = redis.call('GET', key) end
-  elseif kind == 'none' then out[i] = 0
-  else out[i] = -1 end
+  local n = redis.pcall('STRLEN', key)
+  if type(n) == 'table' then out[i] = -1
+  elseif n > limit then out[i] = -2
+  else out[i] = redis.call('GET', key) or 0 end
 end
 return out
 """
+_READ_FLAGGED = "#!lua flags=no-writes,allow-cross-slot-keys\n" + _READ_BODY
 
 
 @dataclass
@@ -72,38 +70,34 @@ class KillResult:
     skipped: list = field(default_factory=list)
     errors: list = field(default_factory=list)
 
-
-def _now(now) -> datetime:
-    return (now or datetime.now(UTC)).astimezone(UTC)
-
-
-def parse_time(value) -> datetime | None:
-    """An ISO 8601 time as the platform wrote it; naive means UTC (the seed's utcnow())."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
-def _stale(job_id, user_id, message, started_at, age, key, **extra) -> dict:
-    return {
-        "job_id": job_id,
-        "user_id": user_id,
-        "message": _text(message)[:MESSAGE_CHARS],
-        "started_at": started_at,
-        "age_seconds": age,
-        "key": key,
-        **extra,
-    }
+class Progress:
+    """Calls back (keys_scanned, dbsize) at most every PROGRESS_EVERY seconds, and at the end."""
+
+    def __init__(self, callback, result):
+        self.callback, self.result, self.last = callback, result, 0.0
+
+    def tick(self):
+        if self.callback and time.monotonic() - self.last >= PROGRESS_EVERY:
+            self.last = time.monotonic()
+            self.callback(self.result.keys_scanned, self.result.dbsize)
+
+    def done(self):
+        if self.callback:
+            self.callback(self.result.keys_scanned, self.result.dbsize)
+
+
+def _timeout(node) -> float:
+    return node.connection_pool.connection_kwargs.get("socket_timeout") or 5.0
 
 
 # --- the scan --------------------------------------------------------------------------
@@ -121,349 +115,279 @@ def find_stale_jobs(
     count: int = 1000,
     max_value_bytes: int = 1_048_576,
 ) -> ScanResult:
+    """The stale jobs and every key counted by outcome; problems go to `errors`."""
+    if fmt not in ("json", "rq", "celery"):
+        raise ValueError(f"Unknown job format {fmt!r}")
     started = time.perf_counter()
     now = _now(now)
     result = ScanResult()
+    reachable = []
     for node in conn.nodes:
         try:
             result.dbsize += node.dbsize()
-        except redis.RedisError as exc:
-            result.errors.append(reason(exc, _label(node), _timeout(node)))
-    reporter = _Progress(progress, result)
-    cluster = len(conn.nodes) > 1 or conn.client is not conn.nodes[0]
-    reader = {"json": _scan_json, "rq": _scan_rq, "celery": _scan_celery}[fmt]
-    for node in conn.nodes:
-        try:
-            reader(
-                node,
-                result=result,
-                pattern=pattern,
-                max_age=max_age_seconds,
-                now=now,
-                visibility_timeout=visibility_timeout,
-                count=count,
-                max_bytes=max_value_bytes,
-                cluster=cluster,
-                reporter=reporter,
-            )
-        except redis.RedisError as exc:
-            result.errors.append(reason(exc, _label(node), _timeout(node)))
+            reachable.append(node)
+        except (redis.RedisError, OSError) as exc:
+            result.errors.append(reason(exc, node_label(node), _timeout(node)))
+    reporter = Progress(progress, result)
+    options = {
+        "result": result,
+        "pattern": pattern,
+        "max_age": max_age_seconds,
+        "now": now,
+        "visibility_timeout": visibility_timeout,
+        "count": max(1, int(count)),
+        "max_bytes": max_value_bytes,
+        "reporter": reporter,
+    }
+    if fmt == "celery":
+        # Two keys, wherever the cluster keeps them: read through the routing client.
+        _guarded(result, conn.label, _timeout(conn.nodes[0]), formats.scan_celery, conn, options)
+    else:
+        reader = _scan_json if fmt == "json" else formats.scan_rq
+        for node in reachable:
+            _guarded(result, node_label(node), _timeout(node), reader, node, options, conn=conn)
     result.stale_jobs.sort(key=lambda job: -(job["age_seconds"] or 0))
     result.duration_seconds = time.perf_counter() - started
     result.keys_per_second = result.keys_scanned / max(result.duration_seconds, 1e-9)
     reporter.done()
+    logger.info(
+        "stale_jobs_found",
+        store=conn.label,
+        format=fmt,
+        count=len(result.stale_jobs),
+        keys_scanned=result.keys_scanned,
+        errors=len(result.errors),
+    )
     return result
 
 
-class _Progress:
-    def __init__(self, callback, result):
-        self.callback, self.result, self.last = callback, result, 0.0
-
-    def tick(self):
-        if self.callback and time.monotonic() - self.last >= PROGRESS_EVERY:
-            self.last = time.monotonic()
-            self.callback(self.result.keys_scanned, self.result.dbsize)
-
-    def done(self):
-        if self.callback:
-            self.callback(self.result.keys_scanned, self.result.dbsize)
+def _guarded(result, label, timeout, reader, target, options, **extra):
+    """One node's part of the scan; its failure is said and the others go on."""
+    try:
+        reader(target, **options, **extra)
+    except (redis.RedisError, OSError) as exc:
+        result.errors.append(f"{reason(exc, label, timeout)} The scan of that node stopped.")
 
 
-def _label(node) -> str:
-    kwargs = node.connection_pool.connection_kwargs
-    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+class _Reader:
+    """The batch-read script on one node, loaded once, reloaded if the server forgot it."""
+
+    def __init__(self, node, cluster: bool):
+        self.node = node
+        self.per_slot = False
+        try:
+            self.sha = node.script_load(_READ_FLAGGED)
+        except redis.ResponseError:
+            # Redis before 7.0 knows no script flags: cross-slot calls are not possible.
+            self.sha = node.script_load(_READ_BODY)
+            self.per_slot = cluster
+        self.body = _READ_FLAGGED if not self.per_slot and cluster else _READ_BODY
+
+    def queue(self, pipe, keys, max_bytes) -> list[list[int]] | None:
+        """Adds the read of `keys` to the pipeline; the key groups if split by slot."""
+        if not self.per_slot:
+            pipe.evalsha(self.sha, len(keys), *keys, max_bytes)
+            return None
+        by_slot: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_slot.setdefault(key_slot(key), []).append(i)
+        groups = list(by_slot.values())
+        for group in groups:
+            pipe.evalsha(self.sha, len(group), *[keys[i] for i in group], max_bytes)
+        return groups
 
 
-def _timeout(node) -> float:
-    return node.connection_pool.connection_kwargs.get("socket_timeout") or 5.0
-
-
-def _batches(node, pattern, count):
-    cursor = 0
-    while True:
-        cursor, keys = node.scan(cursor, match=pattern, count=count)
-        yield keys
-        if cursor == 0:
-            return
-
-
-def _read_values(node, keys, max_bytes, cluster, script):
-    if not keys:
-        return []
-    if not cluster:
-        return script(keys=keys, args=[max_bytes], client=node)
-    # A cluster node refuses a script over keys of several slots: one call per slot.
-    by_slot = {}
-    for i, key in enumerate(keys):
-        by_slot.setdefault(key_slot(key), []).append(i)
-    pipe = node.pipeline(transaction=False)
-    groups = list(by_slot.values())
-    for group in groups:
-        script(keys=[keys[i] for i in group], args=[max_bytes], client=pipe)
-    values = [None] * len(keys)
-    for group, answer in zip(groups, pipe.execute(), strict=True):
-        for i, value in zip(group, answer, strict=True):
-            values[i] = value
-    return values
-
-
-def _scan_json(node, *, result, pattern, max_age, now, count, max_bytes, cluster, reporter, **_):
-    counts = result.counts
-    script = node.register_script(_READ)
+def _scan_json(node, *, result, pattern, max_age, now, count, max_bytes, reporter, conn, **_):
+    reader = _Reader(node, cluster=getattr(conn, "cluster", False))
     cutoff = now - timedelta(seconds=max_age)
-    loads = orjson.loads
-    for keys in _batches(node, pattern, count):
-        values = _read_values(node, keys, max_bytes, cluster, script)
-        for key, value in zip(keys, values, strict=True):
-            if isinstance(value, int):
-                counts[
-                    "vanished" if value == 0 else "wrong_type" if value == -1 else "too_large"
-                ] += 1
-                continue
-            if b'"processing"' not in value:
-                # Not processing: still told apart, so broken values are counted.
-                try:
-                    job = loads(value)
-                except orjson.JSONDecodeError:
-                    counts["not_json"] += 1
-                    continue
-                if not isinstance(job, dict) or "status" not in job:
-                    counts["missing_fields"] += 1
-                else:
-                    counts["other_status"] += 1
-                continue
-            try:
-                job = loads(value)
-            except orjson.JSONDecodeError:
-                counts["not_json"] += 1
-                continue
-            if not isinstance(job, dict) or "job_id" not in job or "started_at" not in job:
-                counts["missing_fields"] += 1
-                continue
-            if job.get("status") != "processing":
-                counts["other_status"] += 1
-                continue
-            started_at = parse_time(job["started_at"])
-            if started_at is None:
-                counts["bad_time"] += 1
-                continue
-            if started_at < cutoff:
-                counts["stale"] += 1
-                message = job.get("message")
-                result.stale_jobs.append(
-                    _stale(
-                        job["job_id"],
-                        job.get("user_id"),
-                        message if isinstance(message, str) else _text(message),
-                        job["started_at"],
-                        (now - started_at).total_seconds(),
-                        _text(key),
-                    )
-                )
-            else:
-                counts["processing"] += 1
+    cursor, keys = node.scan(0, match=pattern, count=count)
+    while True:
+        pipe = node.pipeline(transaction=False)
+        groups = reader.queue(pipe, keys, max_bytes) if keys else None
+        if cursor != 0:
+            pipe.scan(cursor, match=pattern, count=count)
+        answers = pipe.execute(raise_on_error=False) if len(pipe) else []
+        values = _values(node, reader, keys, answers, groups, max_bytes)
+        _classify_json(result, keys, values, cutoff, now)
         result.keys_scanned += len(keys)
         reporter.tick()
-
-
-def _scan_rq(node, *, result, pattern, max_age, now, count, cluster, reporter, **_):
-    """RQ: every started-job registry (`rq:wip:<queue>`, members `<job id>` or, since RQ 2,
-    `<job id>:<execution id>`) and the job hashes its members name."""
-    counts = result.counts
-    cutoff = now - timedelta(seconds=max_age)
-    registry_pattern = pattern if pattern.startswith("rq:wip:") else "rq:wip:*"
-    for keys in _batches(node, registry_pattern, count):
-        for registry in keys:
-            queue = _text(registry).removeprefix("rq:wip:")
-            try:
-                members = node.zrange(registry, 0, -1)
-            except redis.ResponseError:
-                counts["wrong_type"] += 1
-                continue
-            ids = [_text(m).split(":", 1)[0] for m in members]
-            pipe = node.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hmget(f"rq:job:{job_id}", "status", "started_at", "description", "origin")
-            answers = pipe.execute(raise_on_error=False) if ids else []
-            for job_id, member, answer in zip(ids, members, answers, strict=True):
-                result.keys_scanned += 1
-                if isinstance(answer, Exception):
-                    counts["wrong_type"] += 1
-                    continue
-                status, started_raw, description, _origin = answer
-                if status is None and started_raw is None:
-                    counts["vanished"] += 1
-                    continue
-                if _text(status) != "started":
-                    counts["other_status"] += 1
-                    continue
-                started_at = parse_time(_text(started_raw).replace("Z", "+00:00"))
-                if started_at is None:
-                    counts["bad_time"] += 1
-                    continue
-                if started_at < cutoff:
-                    counts["stale"] += 1
-                    result.stale_jobs.append(
-                        _stale(
-                            job_id,
-                            None,
-                            description,
-                            _text(started_raw),
-                            (now - started_at).total_seconds(),
-                            f"rq:job:{job_id}",
-                            queue=queue,
-                            member=_text(member),
-                        )
-                    )
-                else:
-                    counts["processing"] += 1
-            reporter.tick()
-
-
-def _scan_celery(node, *, result, max_age, now, visibility_timeout, reporter, **_):
-    """Celery's Redis transport keeps each message a worker took, until it is acknowledged,
-    in the `unacked` hash, and when it was taken in `unacked_index`. Held longer than the
-    stale age (or the visibility timeout, after which kombu hands it out again): stale."""
-    counts = result.counts
-    limit = min(max_age, visibility_timeout)
-    cursor = 0
-    while True:
-        cursor, entries = node.hscan("unacked", cursor, count=500)
-        tags = list(entries)
-        taken = node.zmscore("unacked_index", tags) if tags else []
-        for tag, score in zip(tags, taken, strict=True):
-            result.keys_scanned += 1
-            try:
-                message = orjson.loads(entries[tag])[0]
-                headers = message.get("headers") or {}
-                task_id, task = headers.get("id"), headers.get("task")
-            except (orjson.JSONDecodeError, IndexError, TypeError, AttributeError, KeyError):
-                counts["not_json"] += 1
-                continue
-            if not task_id or score is None:
-                counts["missing_fields"] += 1
-                continue
-            started_at = datetime.fromtimestamp(score, UTC)
-            age = (now - started_at).total_seconds()
-            if age > limit:
-                counts["stale"] += 1
-                result.stale_jobs.append(
-                    _stale(
-                        task_id,
-                        None,
-                        f"{task}{headers.get('argsrepr') or ''}",
-                        started_at.isoformat(),
-                        age,
-                        "unacked",
-                        delivery_tag=_text(tag),
-                    )
-                )
-            else:
-                counts["processing"] += 1
-        reporter.tick()
         if cursor == 0:
             return
+        scanned = answers[-1]
+        if isinstance(scanned, Exception):
+            raise scanned
+        cursor, keys = scanned
+
+
+def _values(node, reader, keys, answers, groups, max_bytes) -> list:
+    if not keys:
+        return []
+    if groups is None:
+        values = answers[0]
+    else:
+        values = [None] * len(keys)
+        for group, answer in zip(groups, answers, strict=False):
+            if isinstance(answer, Exception):
+                values = answer
+                break
+            for i, value in zip(group, answer, strict=True):
+                values[i] = value
+    if not isinstance(values, Exception):
+        return values
+    if isinstance(values, redis.exceptions.NoScriptError):
+        reader.sha = node.script_load(reader.body)
+    elif not isinstance(values, redis.ResponseError):
+        raise values
+    # The script was flushed, or a key moved to another node meanwhile: one call per key.
+    pipe = node.pipeline(transaction=False)
+    for key in keys:
+        pipe.evalsha(reader.sha, 1, key, max_bytes)
+    return [v[0] if isinstance(v, list) else 0 for v in pipe.execute(raise_on_error=False)]
+
+
+_CODES = {0: "vanished", -1: "wrong_type", -2: "too_large"}
+
+
+def _classify_json(result, keys, values, cutoff, now):
+    counts = result.counts
+    loads, JSONError = orjson.loads, orjson.JSONDecodeError  # noqa: N806
+    for key, value in zip(keys, values, strict=True):
+        if value.__class__ is int:
+            counts[_CODES.get(value, "vanished")] += 1
+            continue
+        try:
+            job = loads(value)
+        except JSONError:
+            try:  # orjson refuses what the seed's json.loads reads (NaN, huge integers)
+                job = json.loads(value)
+            except (ValueError, RecursionError):
+                counts["not_json"] += 1
+                continue
+        if job.__class__ is not dict:
+            counts["missing_fields"] += 1
+            continue
+        status = job.get("status")
+        started_raw = job.get("started_at")
+        if job.get("job_id") is None or status is None or started_raw is None:
+            counts["missing_fields"] += 1
+            continue
+        if status != "processing":
+            counts["other_status"] += 1
+            continue
+        started_at = parse_time(started_raw)
+        if started_at is None:
+            counts["bad_time"] += 1
+        elif started_at < cutoff:
+            counts["stale"] += 1
+            result.stale_jobs.append(
+                stale_job(
+                    job["job_id"],
+                    job.get("user_id"),
+                    job.get("message"),
+                    started_raw,
+                    (now - started_at).total_seconds(),
+                    text(key),
+                )
+            )
+        else:
+            counts["processing"] += 1
 
 
 # --- the kill --------------------------------------------------------------------------
 
+CELERY_NOT_KILLED = (
+    "Celery messages cannot be killed from Vigil; revoke the task "
+    "(celery control revoke --terminate <task id>)."
+)
+
 
 def kill_stale_jobs(
-    conn, *, jobs: list, max_age_seconds: int, now: datetime | None = None, fmt: str = "json"
+    conn,
+    *,
+    jobs: list,
+    max_age_seconds: int,
+    now: datetime | None = None,
+    fmt: str = "json",
+    on_checked: Callable[[dict], None] | None = None,
 ) -> KillResult:
-    """Mark each job failed, the seed's way, only if it is still the stale job the scan saw:
-    checked and written in one WATCH/MULTI transaction per job."""
+    """Marks each job failed the seed's way, only if it is still the stale job the scan saw
+    (checked and written atomically per job); anything else is skipped with the reason.
+    `on_checked(job)` runs between the check and the write (tests race it)."""
     now = _now(now)
     result = KillResult()
     if fmt == "celery":
         result.skipped = [
-            {
-                "job_id": job["job_id"],
-                "reason": "Celery messages are not killed from Vigil: "
-                "revoke the task (celery control revoke --terminate).",
-            }
-            for job in jobs
+            {"job_id": job.get("job_id"), "reason": CELERY_NOT_KILLED} for job in jobs
         ]
         return result
-    killer = _kill_rq if fmt == "rq" else _kill_json
+    if fmt not in ("json", "rq"):
+        raise ValueError(f"Unknown job format {fmt!r}")
     for job in jobs:
+        job_id = job.get("job_id")
         try:
-            outcome = killer(_client_for(conn, job), job, max_age_seconds, now)
-        except redis.RedisError as exc:
-            result.errors.append(f"{job['job_id']}: {reason(exc, conn.label, 5.0)}")
+            if fmt == "rq":
+                outcome = formats.kill_rq(conn, job, max_age_seconds, now, on_checked)
+            else:
+                outcome = _kill_json(conn, job, max_age_seconds, now, on_checked)
+        except (redis.RedisError, OSError) as exc:
+            result.errors.append(f"{job_id}: {reason(exc, conn.label)}")
             continue
         if outcome is None:
-            result.killed.append(job["job_id"])
+            result.killed.append(job_id)
+            logger.warning(
+                "stale_job_killed", job_id=job_id, age_seconds=job.get("age_seconds"), fmt=fmt
+            )
         else:
-            result.skipped.append({"job_id": job["job_id"], "reason": outcome})
+            result.skipped.append({"job_id": job_id, "reason": outcome})
     return result
 
 
-def _client_for(conn, job):
-    """The connection that holds the job's key (a cluster's WATCH works on one node)."""
-    if conn.client is conn.nodes[0] and len(conn.nodes) == 1:
+def _key_client(conn, key):
+    """The node holding `key` (WATCH works on one connection, so in a cluster its node)."""
+    if not getattr(conn, "cluster", False):
         return conn.client
-    key = job.get("key") or f"job:{job['job_id']}"
     return conn.client.get_redis_connection(conn.client.get_node_from_key(key))
 
 
-def _kill_json(client, job, max_age, now) -> str | None:
+def _kill_json(conn, job, max_age, now, on_checked) -> str | None:
     key = job.get("key") or f"job:{job['job_id']}"
-    with client.pipeline() as pipe:
-        for _ in range(5):
+    with _key_client(conn, key).pipeline() as pipe:
+        for _ in range(KILL_ATTEMPTS):
             try:
                 pipe.watch(key)
                 raw = pipe.get(key)
-                if raw is None:
-                    return "The job is gone."
-                try:
-                    current = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    return "The job's value is no longer JSON."
-                if not isinstance(current, dict):
-                    return "The job's value is no longer a JSON object."
-                if current.get("status") != "processing":
-                    return f"The job is no longer processing ({_text(current.get('status'))})."
-                if current.get("started_at") != job.get("started_at"):
-                    return "The job was started again since the scan."
+                current, why = _still_stale_json(raw, job)
+                if why:
+                    return why
+                if on_checked:
+                    on_checked(job)
                 current["status"] = "failed"
                 current["error"] = f"Killed: Processing timeout ({max_age}s)"
                 current["failed_at"] = now.replace(tzinfo=None).isoformat()
                 pipe.multi()
-                pipe.set(key, orjson.dumps(current), ex=KILL_EXPIRY)
+                pipe.set(key, json.dumps(current), ex=KILL_EXPIRY)
                 pipe.execute()
                 return None
             except redis.WatchError:
                 continue
-    return "The job kept changing; left alone."
+            except redis.ResponseError as exc:
+                if "WRONGTYPE" in str(exc):
+                    return "The job's key now holds another type."
+                raise
+    return "The job kept changing while Vigil tried to kill it; left alone."
 
 
-def _kill_rq(client, job, max_age, now) -> str | None:
-    """As RQ fails a job: status failed, out of the started registry, into the failed one."""
-    key = job["key"]
-    queue = job.get("queue") or "default"
-    with client.pipeline() as pipe:
-        for _ in range(5):
-            try:
-                pipe.watch(key)
-                status, started = pipe.hmget(key, "status", "started_at")
-                if _text(status) != "started":
-                    return f"The job is no longer started ({_text(status) or 'gone'})."
-                if _text(started) != job.get("started_at"):
-                    return "The job was started again since the scan."
-                pipe.multi()
-                pipe.hset(
-                    key,
-                    mapping={
-                        "status": "failed",
-                        "ended_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                        "exc_info": f"Killed: Processing timeout ({max_age}s)",
-                    },
-                )
-                pipe.zrem(f"rq:wip:{queue}", job.get("member") or job["job_id"])
-                pipe.zadd(f"rq:failed:{queue}", {job["job_id"]: now.timestamp() + 31536000})
-                pipe.execute()
-                return None
-            except redis.WatchError:
-                continue
-    return "The job kept changing; left alone."
+def _still_stale_json(raw, job) -> tuple[dict | None, str | None]:
+    if raw is None:
+        return None, "The job is gone."
+    try:
+        current = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None, "The job's value is no longer JSON."
+    if not isinstance(current, dict):
+        return None, "The job's value is no longer a JSON object."
+    if current.get("status") != "processing":
+        return None, f"The job is no longer processing (now {text(current.get('status'))!r})."
+    if current.get("started_at") != job.get("started_at"):
+        return None, "The job was started again since the scan."
+    return current, None
