@@ -10,6 +10,8 @@ import urllib.parse
 import redis
 import redis.cluster
 import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from common.outbound import OutboundRefused, check_endpoint
 
@@ -108,10 +110,10 @@ def reason(exc: Exception, label: str, timeout: float = 5.0) -> str:
     if isinstance(exc, StoreUnavailable):
         return str(exc)
     text = str(exc).lower()
-    if isinstance(exc, redis.AuthenticationError) or "wrongpass" in text or "invalid pass" in text:
-        return f"Redis at {label} refused the password."
     if "noauth" in text or "authentication required" in text:
         return f"Redis at {label} asks for a password and the URL has none."
+    if isinstance(exc, redis.AuthenticationError) or "wrongpass" in text or "invalid pass" in text:
+        return f"Redis at {label} refused the password."
     if isinstance(exc, redis.TimeoutError | socket.timeout):
         return f"Redis at {label} did not answer within {timeout:g} s."
     if "refused" in text:
@@ -142,6 +144,8 @@ def connect(
         "socket_connect_timeout": timeout,
         "decode_responses": False,
         "retry_on_timeout": False,
+        # A scan fails fast and says so; the next scheduled one is the retry.
+        "retry": Retry(NoBackoff(), 0),
     }
     if target.tls:
         # The certificate names the host, so TLS connects by name (checked just above).
@@ -171,6 +175,8 @@ def connect(
         raise StoreUnavailable(f"The cluster announced a node Vigil may not reach: {exc}") from None
     except (redis.RedisError, OSError) as exc:
         error = reason(exc, target.label, timeout)
+        if isinstance(exc, redis.AuthenticationError) and not target.password:
+            error = f"Redis at {target.label} asks for a password and the URL has none."
         logger.info("job_store_unavailable", store=target.label, reason=error)
         raise StoreUnavailable(error) from None
     return Connection(client, nodes, target.label, cluster)

@@ -90,8 +90,16 @@ class RedisCluster:
     """Three primaries (no replicas) with the 16,384 slots split between them."""
 
     def __init__(self, size: int = 3):
+        # Each node's bus gets a free port of its own (port + 10000 may be taken or too big).
         self.nodes = [
-            RedisServer("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+            RedisServer(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-port",
+                str(free_port()),
+            )
             for _ in range(size)
         ]
         try:
