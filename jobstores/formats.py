@@ -189,10 +189,13 @@ def meta_user_id(raw: bytes):
     return value if isinstance(value, str | int) else None
 
 
+_MEMO = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME", "PROTO"}
+
+
 def _pickled_user_id(raw: bytes):
     """The value after a "user_id" key in a pickle, read from its opcodes (nothing runs)."""
     try:
-        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(raw)]
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(raw) if op.name not in _MEMO]
     except Exception:  # noqa: BLE001 (a broken pickle has no user id)
         return None
     for (_, arg), (name, value) in zip(ops, ops[1:], strict=False):

@@ -143,7 +143,6 @@ def connect(
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "decode_responses": False,
-        "retry_on_timeout": False,
         # A scan fails fast and says so; the next scheduled one is the retry.
         "retry": Retry(NoBackoff(), 0),
     }
