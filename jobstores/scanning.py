@@ -183,40 +183,71 @@ class _Reader:
             self.per_slot = cluster
         self.body = _READ_FLAGGED if not self.per_slot and cluster else _READ_BODY
 
-    def queue(self, pipe, keys, max_bytes) -> list[list[int]] | None:
-        """Adds the read of `keys` to the pipeline; the key groups if split by slot."""
+    def commands(self, keys, max_bytes) -> tuple[list[tuple], list[list[int]] | None]:
+        """The read of `keys`, and the key groups when split by slot."""
+        if not keys:
+            return [], None
         if not self.per_slot:
-            pipe.evalsha(self.sha, len(keys), *keys, max_bytes)
-            return None
+            return [("EVALSHA", self.sha, len(keys), *keys, max_bytes)], None
         by_slot: dict[int, list[int]] = {}
         for i, key in enumerate(keys):
             by_slot.setdefault(key_slot(key), []).append(i)
         groups = list(by_slot.values())
-        for group in groups:
-            pipe.evalsha(self.sha, len(group), *[keys[i] for i in group], max_bytes)
-        return groups
+        group_keys = [[keys[i] for i in group] for group in groups]
+        return [("EVALSHA", self.sha, len(g), *g, max_bytes) for g in group_keys], groups
 
 
 def _scan_json(node, *, result, pattern, max_age, now, count, max_bytes, reporter, conn, **_):
     reader = _Reader(node, cluster=getattr(conn, "cluster", False))
     cutoff = now - timedelta(seconds=max_age)
-    cursor, keys = node.scan(0, match=pattern, count=count)
-    while True:
-        pipe = node.pipeline(transaction=False)
-        groups = reader.queue(pipe, keys, max_bytes) if keys else None
-        if cursor != 0:
-            pipe.scan(cursor, match=pattern, count=count)
-        answers = pipe.execute(raise_on_error=False) if len(pipe) else []
-        values = _values(node, reader, keys, answers, groups, max_bytes)
-        _classify_json(result, keys, values, cutoff, now)
-        result.keys_scanned += len(keys)
-        reporter.tick()
-        if cursor == 0:
-            return
-        scanned = answers[-1]
-        if isinstance(scanned, Exception):
-            raise scanned
-        cursor, keys = scanned
+    scan = ("SCAN", None, "MATCH", pattern, "COUNT", count)
+    connection = node.connection_pool.get_connection()
+    healthy = False
+    try:
+        cursor, keys = node.scan(0, match=pattern, count=count)
+        pending = _send_batch(connection, reader, keys, cursor, scan, max_bytes)
+        while pending is not None:
+            # Read batch i's values and batch i+1's keys, ask for batch i+1 at once, then
+            # classify batch i while Redis reads the next one: both cores work.
+            keys, groups, asked = pending
+            answers = _read_answers(connection, asked)
+            if cursor != 0:
+                scanned = answers.pop()
+                if isinstance(scanned, Exception):
+                    raise scanned
+                cursor, next_keys = int(scanned[0]), scanned[1]
+                pending = _send_batch(connection, reader, next_keys, cursor, scan, max_bytes)
+            else:
+                pending = None
+            values = _values(node, reader, keys, answers, groups, max_bytes)
+            _classify_json(result, keys, values, cutoff, now)
+            result.keys_scanned += len(keys)
+            reporter.tick()
+        healthy = True
+    finally:
+        if not healthy:
+            connection.disconnect()  # replies may be left unread on it
+        node.connection_pool.release(connection)
+
+
+def _send_batch(connection, reader, keys, cursor, scan, max_bytes):
+    """Sends the read of `keys` and, unless the scan is over, the next SCAN; not waiting."""
+    commands, groups = reader.commands(keys, max_bytes)
+    if cursor != 0:
+        commands.append((scan[0], cursor, *scan[2:]))
+    if commands:
+        connection.send_packed_command(connection.pack_commands(commands))
+    return keys, groups, len(commands)
+
+
+def _read_answers(connection, asked: int) -> list:
+    answers = []
+    for _ in range(asked):
+        try:
+            answers.append(connection.read_response())
+        except redis.ResponseError as exc:
+            answers.append(exc)
+    return answers
 
 
 def _values(node, reader, keys, answers, groups, max_bytes) -> list:
