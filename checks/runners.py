@@ -313,13 +313,11 @@ def _run_redis(check, clock) -> tuple[bool, str]:
         answer = client.ping()
     except redis.TimeoutError:
         raise TimeoutError from None
-    except redis.AuthenticationError:
-        return False, f"{label} refused the password."
-    except redis.ResponseError as exc:
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
         text = str(exc).lower()
-        if "noauth" in text or "authentication required" in text:
+        if parts.password is None and ("noauth" in text or "auth" in text):
             return False, f"{label} asks for a password and the URL has none."
-        if "wrongpass" in text or "invalid password" in text:
+        if isinstance(exc, redis.AuthenticationError) or "wrongpass" in text:
             return False, f"{label} refused the password."
         return False, f"{label} answered an error: {str(exc).split(' ', 1)[0][:40]}."
     except redis.ConnectionError as exc:
@@ -406,7 +404,7 @@ def _run_prometheus(check, clock) -> tuple[bool, str]:
         return False, "The check needs a comparison and a finite threshold."
     addresses = _checked(host, port)
     # Prometheus stops evaluating at its own timeout, a little before ours.
-    params = {"query": query, "timeout": f"{max(0.001, clock.left() * 0.9):.3f}s"}
+    params = {"query": query, "timeout": f"{max(1, int(clock.left() * 900))}ms"}
     path = parts.path.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
     try:
         status, body, truncated = _http_get(
