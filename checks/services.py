@@ -158,7 +158,8 @@ def _cleaned(data: dict, *, team, check: Check | None) -> dict:
             raise CheckError("A Prometheus check needs a query.", "query")
         if len(query) > 2000:
             raise CheckError("The query has at most 2000 characters.", "query")
-        if data.get("comparison") not in Comparison.values:
+        comparison = data.get("comparison") or Comparison.GT
+        if comparison not in Comparison.values:
             raise CheckError("Choose a comparison: >, >=, < or <=.", "comparison")
         try:
             threshold = float(data.get("threshold"))
@@ -168,7 +169,7 @@ def _cleaned(data: dict, *, team, check: Check | None) -> dict:
             ) from None
         if not math.isfinite(threshold):
             raise CheckError("The threshold must be a finite number.", "threshold")
-        out.update(query=query, comparison=data["comparison"], threshold=threshold)
+        out.update(query=query, comparison=comparison, threshold=threshold)
     else:
         out.update(query="", comparison=Comparison.GT, threshold=None)
 
