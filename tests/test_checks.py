@@ -462,3 +462,32 @@ def test_an_edit_saves_and_shows_errors_in_the_form(redis_check, manager):
     assert "shorter than the interval" in " ".join(
         response.context["form"].errors["timeout_seconds"]
     )
+
+
+def test_the_index_makes_the_same_queries_at_2_and_20_checks(team, manager, viewer):
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(viewer)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/checks/").status_code == 200
+        return len(captured)
+
+    for i in range(2):
+        services.record_result(tcp_check(team, 1, name=f"c{i}"), True, 1.0, "ok")
+    few = queries()
+    for i in range(2, 20):
+        services.record_result(tcp_check(team, 1, name=f"c{i}"), False, 1.0, "refused")
+    assert queries() == few
+
+
+def test_the_admin_shows_checks_with_the_password_redacted(redis_check):
+    from tests.factories import UserFactory
+
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = login(admin)
+    for url in ("/admin/checks/check/", f"/admin/checks/check/{redis_check.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "s3cret" not in response.content.decode() and "••••••" in response.content.decode()
