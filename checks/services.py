@@ -358,8 +358,10 @@ def _run_batch(checks: list[Check]) -> int:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     for future, check in futures.items():
-        if future in done:
+        if future in done and future.exception() is None:
             ok, latency_ms, detail = future.result()
+        elif future in done:  # run_check never raises; a bug there still fails only its check
+            ok, latency_ms, detail = False, None, "The check could not run."
         else:
             ok, latency_ms = False, check.timeout_seconds * 1000
             detail = f"No answer within {check.timeout_seconds:g} s."
