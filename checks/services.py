@@ -282,7 +282,9 @@ def record_result(check: Check, ok: bool, latency_ms, detail: str, now=None):
     if latency_ms is not None and not math.isfinite(latency_ms):
         latency_ms = None
     with transaction.atomic():
-        locked = Check.objects.select_for_update().filter(pk=check.pk).first()
+        locked = (
+            Check.objects.select_for_update(of=("self",)).filter(pk=check.pk).order_by().first()
+        )
         if locked is None:
             return None
         result = CheckResult.objects.create(
