@@ -12,7 +12,6 @@ import http.client
 import json
 import math
 import os
-import socket
 import ssl
 import time
 import urllib.parse
@@ -25,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from checks.models import CheckKind, Comparison
-from common.outbound import OutboundRefused, check_endpoint
+from common.outbound import OutboundRefused, check_endpoint, pinned_connection
 
 logger = structlog.get_logger(__name__)
 
@@ -190,21 +189,6 @@ def run_check(check) -> Outcome:
     return ok, clock.ms(), _short(detail)
 
 
-def _pinned(addresses):
-    """socket.create_connection that connects only to the checked addresses, in order."""
-
-    def create_connection(address, timeout, source_address=None):
-        error = OSError("No address to connect to.")
-        for ip in addresses:
-            try:
-                return socket.create_connection((ip, address[1]), timeout, source_address)
-            except OSError as exc:
-                error = exc
-        raise error
-
-    return create_connection
-
-
 def _socket_reason(exc: OSError, what: str) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"{what} refused the connection."
@@ -233,7 +217,7 @@ def _http_get(parts, host, port, addresses, path, clock, max_bytes, headers=None
     else:
         conn = http.client.HTTPConnection(host, port, timeout=clock.left())
     # The host name stays for the Host header, SNI and the certificate check.
-    conn._create_connection = _pinned(addresses)
+    conn._create_connection = pinned_connection(addresses)
     try:
         conn.request("GET", path, headers=headers)
         sock = conn.sock
@@ -280,7 +264,7 @@ def _run_tcp(check, clock) -> tuple[bool, str]:
     host, port = parse_tcp(check.target)
     addresses = _checked(host, port)
     try:
-        with _pinned(addresses)((host, port), clock.left()):
+        with pinned_connection(addresses)((host, port), clock.left()):
             pass
     except TimeoutError:
         raise TimeoutError from None

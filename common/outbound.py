@@ -191,3 +191,21 @@ def validate_outbound_url(value: str) -> None:
     except OutboundRefused as exc:
         if not exc.unresolved:
             raise ValidationError(str(exc), code="outbound_refused") from None
+
+
+def pinned_connection(addresses):
+    """A socket.create_connection for http.client that connects only to the checked
+    addresses, in order (`conn._create_connection = pinned_connection(...)`): the host name
+    stays for the Host header, SNI and the certificate check, and a DNS answer that changed
+    since the check cannot send Vigil elsewhere."""
+
+    def create_connection(address, timeout, source_address=None):
+        error = OSError("No address to connect to.")
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, address[1]), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    return create_connection

@@ -7,7 +7,6 @@ import base64
 import http.client
 import json
 import math
-import socket
 import ssl
 import time
 import urllib.parse
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from common.outbound import OutboundRefused, check_endpoint
+from common.outbound import OutboundRefused, check_endpoint, pinned_connection
 from jobstores.models import redact_url
 
 # Entries read per XRANGE call.
@@ -195,7 +194,7 @@ def _get(scheme, host, port, addresses, path, headers, timeout) -> tuple[int, by
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     # The host name stays for the Host header, SNI and the certificate check.
-    conn._create_connection = _pinned(addresses)
+    conn._create_connection = pinned_connection(addresses)
     try:
         conn.request("GET", path, headers=headers)
         sock = conn.sock  # getresponse() lets go of it when the server closes after answering
@@ -217,21 +216,6 @@ def _get(scheme, host, port, addresses, path, headers, timeout) -> tuple[int, by
         return response.status, b"".join(chunks)
     finally:
         conn.close()
-
-
-def _pinned(addresses):
-    """socket.create_connection that connects only to the checked addresses, in order."""
-
-    def create_connection(address, timeout, source_address=None):
-        error = OSError("No address to connect to.")
-        for ip in addresses:
-            try:
-                return socket.create_connection((ip, address[1]), timeout, source_address)
-            except OSError as exc:
-                error = exc
-        raise error
-
-    return create_connection
 
 
 def _prometheus_result(shown, status, body, top, query) -> dict:

@@ -2,7 +2,7 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from common.inputs import unstorable
-from jobstores.models import JobStore, redact_url
+from jobstores.models import STORE_FIELDS, JobStore, redact_url
 
 
 class JobStoreForm(forms.ModelForm):
@@ -21,25 +21,7 @@ class JobStoreForm(forms.ModelForm):
 
     class Meta:
         model = JobStore
-        fields = [
-            "team",
-            "name",
-            "redis_url",
-            "cluster",
-            "format",
-            "job_pattern",
-            "conv_pattern",
-            "queue_pattern",
-            "flag_pattern",
-            "stale_after_seconds",
-            "queue_depth_threshold",
-            "queue_depth_minutes",
-            "errors_stream",
-            "prometheus_url",
-            "errors_query",
-            "visibility_timeout_seconds",
-            "enabled",
-        ]
+        fields = ["team", *STORE_FIELDS]
         labels = {
             "stale_after_seconds": "Stale after (seconds)",
             "queue_depth_minutes": "Queue depth alert after (minutes)",

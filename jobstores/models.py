@@ -87,6 +87,27 @@ class JobStore(models.Model):
     is_private = True
 
 
+# What a team's manager sets on a store (its form, its save, its audit entries).
+STORE_FIELDS = (
+    "name",
+    "redis_url",
+    "cluster",
+    "format",
+    "job_pattern",
+    "conv_pattern",
+    "queue_pattern",
+    "flag_pattern",
+    "stale_after_seconds",
+    "queue_depth_threshold",
+    "queue_depth_minutes",
+    "errors_stream",
+    "prometheus_url",
+    "errors_query",
+    "visibility_timeout_seconds",
+    "enabled",
+)
+
+
 class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     OK = "ok", "Finished"

@@ -22,6 +22,7 @@ from incidents.models import EventKind
 from incidents.services import timeline_event_add
 from jobstores import queues, redisconn, scanning
 from jobstores.models import (
+    STORE_FIELDS,
     FlagChange,
     FlagState,
     JobStore,
@@ -88,26 +89,6 @@ def _kept_password(new_url: str, old_url: str) -> str:
     host = f"[{new.hostname}]" if ":" in (new.hostname or "") else new.hostname
     netloc = f"{user}:{old.password}@{host}" + (f":{new.port}" if new.port else "")
     return urllib.parse.urlunsplit(new._replace(netloc=netloc))
-
-
-STORE_FIELDS = (
-    "name",
-    "redis_url",
-    "cluster",
-    "format",
-    "job_pattern",
-    "conv_pattern",
-    "queue_pattern",
-    "flag_pattern",
-    "stale_after_seconds",
-    "queue_depth_threshold",
-    "queue_depth_minutes",
-    "errors_stream",
-    "prometheus_url",
-    "errors_query",
-    "visibility_timeout_seconds",
-    "enabled",
-)
 
 
 def _audit_view(store) -> dict:
@@ -427,11 +408,7 @@ def monitor_store(store, *, now=None) -> dict:
             depths = queues.queue_depths(conn.nodes, store.queue_pattern)
             flags = queues.read_flags(conn.nodes, conn.client, store.flag_pattern)
     except (redisconn.StoreUnavailable, redis.RedisError) as exc:
-        why = (
-            str(exc)
-            if isinstance(exc, redisconn.StoreUnavailable)
-            else (_in_words(exc, store))
-        )
+        why = str(exc) if isinstance(exc, redisconn.StoreUnavailable) else (_in_words(exc, store))
         logger.warning("jobstore_monitor_failed", store_id=store.pk, reason=why)
         return {"error": why}
     # A queue that vanished while its alert fires is empty now.

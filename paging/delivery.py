@@ -7,7 +7,6 @@ import hmac
 import http.client
 import json
 import random
-import socket
 import ssl
 import time
 import urllib.parse
@@ -97,27 +96,12 @@ def _request(destination: outbound.Destination, body: bytes, headers: dict) -> i
         conn = http.client.HTTPConnection(destination.host, destination.port, timeout=timeout)
     if destination.addresses:
         # The host name stays for the Host header, SNI and the certificate check.
-        conn._create_connection = _pinned(destination.addresses)
+        conn._create_connection = outbound.pinned_connection(destination.addresses)
     try:
         conn.request("POST", destination.path, body=body, headers=headers)
         return conn.getresponse().status
     finally:
         conn.close()
-
-
-def _pinned(addresses):
-    """socket.create_connection that connects only to the checked addresses, in order."""
-
-    def create_connection(address, timeout, source_address=None):
-        error = OSError("No address to connect to.")
-        for ip in addresses:
-            try:
-                return socket.create_connection((ip, address[1]), timeout, source_address)
-            except OSError as exc:
-                error = exc
-        raise error
-
-    return create_connection
 
 
 def _telephony(resource: str, form: dict) -> int:

@@ -3,34 +3,22 @@ server that never answers), TCP ports, the suite's Redis and PostgreSQL, and Deb
 Prometheus scraping a tiny exporter for the seed's error-rate and p95-latency alerts. Every
 failure is (False, latency, words) without the target's password; nothing raises."""
 
-import contextlib
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import redis
 
 from checks.models import SEED_EXAMPLES, Check, CheckKind
 from checks.runners import run_check
-from tests.paging_fakes import private_redis, wait_port
-
-PROMETHEUS = "/usr/bin/prometheus"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.paging_fakes import private_redis
+from tests.prometheus_server import free_port, running_prometheus
 
 
 def check(kind, target, **fields) -> Check:
@@ -324,47 +312,16 @@ def instant(base, query):
 
 @pytest.fixture(scope="module")
 def prometheus():
-    if not Path(PROMETHEUS).exists():
-        pytest.fail(f"{PROMETHEUS} is missing: `make system-packages` installs Debian's prometheus")
     exporter = Exporter()
-    folder = tempfile.mkdtemp(prefix="vigil-checks-prometheus-")
-    port = free_port()
-    config = Path(folder, "prometheus.yml")
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: agents\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{exporter.port}']\n"
-    )
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder}/data",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    queries = [e["query"] for e in SEED_EXAMPLES.values()]
     try:
-        wait_port(port)
         # Ready when both of the seed's expressions have a value (rate needs two scrapes).
-        deadline = time.monotonic() + 30
-        queries = [e["query"] for e in SEED_EXAMPLES.values()]
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if all(instant(base, q) for q in queries):
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("Prometheus never had data for the seed's expressions")
-        yield base
+        with running_prometheus(
+            exporter.port, ready=lambda base: all(instant(base, q) for q in queries)
+        ) as base:
+            yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         exporter.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def seed_check(base, example, **changes):

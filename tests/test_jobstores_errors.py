@@ -1,13 +1,9 @@
 """Error patterns from a real Redis stream and from a real Prometheus (Debian's binary, scraping
 a tiny exporter the test runs), in the seed's shape, and every failure as a clear error."""
 
-import contextlib
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -15,26 +11,19 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import redis
 
 from jobstores.errors import prometheus_error_patterns, stream_error_patterns
-from tests.paging_fakes import private_redis, wait_port
+from tests.paging_fakes import private_redis
+from tests.prometheus_server import free_port, running_prometheus
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-PROMETHEUS = "/usr/bin/prometheus"
 
 
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -254,45 +243,13 @@ def exporter():
 
 @pytest.fixture(scope="module")
 def prometheus(exporter):
-    if not Path(PROMETHEUS).exists():
-        pytest.fail(f"{PROMETHEUS} is missing: `make system-packages` installs Debian's prometheus")
-    folder = tempfile.mkdtemp(prefix="vigil-prometheus-")
-    port = free_port()
-    config = Path(folder, "prometheus.yml")
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: agents\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{exporter.port}']\n"
-    )
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder}/data",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_port(port)
-        # Ready when two scrapes are in, so increase() has something to compare.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
-                answer = query_api(base, "sum by (type) (increase(agent_errors_total[1m]))")
-                if any(float(s["value"][1]) > 0 for s in answer["data"]["result"]):
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("Prometheus never scraped the exporter")
+    def scraped_twice(base):
+        # Two scrapes in, so increase() has something to compare.
+        answer = query_api(base, "sum by (type) (increase(agent_errors_total[1m]))")
+        return any(float(s["value"][1]) > 0 for s in answer["data"]["result"])
+
+    with running_prometheus(exporter.port, ready=scraped_twice, timeout=20) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_it_reads_error_counts_from_a_real_prometheus(prometheus):
