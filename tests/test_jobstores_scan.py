@@ -234,6 +234,28 @@ def test_keys_that_vanish_between_scan_and_read_are_counted(conn, redis_client):
     assert result.errors == []
 
 
+def test_a_script_cache_flushed_mid_scan_loses_no_key(conn, redis_client):
+    for i in range(3000):
+        put_job(redis_client, f"j{i}", status="completed")
+    put_job(redis_client, "stuck", age=900)
+    redis_client.set("job:list", "x")
+    redis_client.delete("job:list")
+    redis_client.rpush("job:list", "a")
+    flushed = []
+
+    def flush(scanned, dbsize):
+        if not flushed:
+            flushed.append(redis_client.script_flush())
+
+    result = find_stale_jobs(conn, now=NOW, count=100, progress=flush)
+
+    assert flushed
+    assert result.keys_scanned == 3002
+    assert result.counts["other_status"] == 3000
+    assert result.counts["stale"] == 1 and result.counts["wrong_type"] == 1
+    assert result.errors == []
+
+
 def test_a_port_that_refuses_is_unavailable_in_words():
     with pytest.raises(StoreUnavailable) as caught:
         connect(f"redis://:hunter2@127.0.0.1:{free_port()}/0", timeout=1)
