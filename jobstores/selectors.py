@@ -27,8 +27,12 @@ def stores_with_latest_run(user) -> list[JobStore]:
 
 
 def latest_queue_depths(store) -> list[QueueSample]:
-    """Each queue's latest sample (one query)."""
-    return list(QueueSample.objects.filter(store=store).order_by("key", "-at").distinct("key"))
+    """The queues as the latest reading found them (a reading stores all its samples at one
+    moment): two queries, on any database."""
+    latest = (
+        QueueSample.objects.filter(store=store).order_by("-at").values_list("at", flat=True)[:1]
+    )
+    return list(QueueSample.objects.filter(store=store, at__in=Subquery(latest)).order_by("key"))
 
 
 def store_page(store) -> dict:

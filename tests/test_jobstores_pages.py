@@ -4,10 +4,13 @@ confirmation, managers configure it, the password never comes back, bad input is
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from jobstores import services
-from jobstores.models import JobStore, RunTrigger, ScanRun
+from jobstores.models import FlagChange, FlagState, JobStore, QueueSample, RunTrigger, ScanRun
 from teams.models import Role
 from tests.alerts_fixtures import fast_passwords  # noqa: F401
 from tests.factories import member
@@ -199,3 +202,46 @@ def test_the_conversation_and_error_tools_answer_on_the_page(client, store, peop
         reverse("jobstore_errors", args=[store.pk]), {"source": "stream", "hours": "x"}
     )
     assert bad.status_code == 400
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx)
+
+
+def _fill(store, n):
+    now = timezone.now()
+    start = store.flags.count()
+    FlagState.objects.bulk_create(
+        [FlagState(store=store, key=f"flag:f{start + i}", value="true") for i in range(n)]
+    )
+    FlagChange.objects.bulk_create(
+        [FlagChange(store=store, key=f"flag:f{i}", before="false", after="true") for i in range(n)]
+    )
+    QueueSample.objects.bulk_create(
+        [QueueSample(store=store, key=f"queue:priority:{i}", depth=i, at=now) for i in range(n)]
+    )
+    ScanRun.objects.bulk_create(
+        [ScanRun(store=store, trigger=RunTrigger.SCHEDULE, status="ok") for _ in range(n)]
+    )
+
+
+def test_the_pages_run_the_same_queries_at_n_and_10n_rows(
+    client, store, people, django_assert_num_queries
+):
+    as_(client, people["responder"])
+    team = store.team
+    _fill(store, 3)
+    JobStore.objects.bulk_create(
+        [JobStore(team=team, name=f"Store {i}", redis_url=store_url()) for i in range(3)]
+    )
+    detail = reverse("jobstore_detail", args=[store.pk])
+    at_n = {url: _queries(client, url) for url in (reverse("jobstores"), detail)}
+    _fill(store, 30)
+    JobStore.objects.bulk_create(
+        [JobStore(team=team, name=f"More {i}", redis_url=store_url()) for i in range(30)]
+    )
+    for url, count in at_n.items():
+        with django_assert_num_queries(count):
+            client.get(url)
