@@ -239,7 +239,9 @@ def test_a_broker_outage_loses_nothing_and_the_email_goes_out_once_when_it_is_ba
         ),
         env={"REDIS_URL": CLOSED_BROKER, "ENQUEUE_RETRY_AFTER": "0"},
     )
-    assert result["committed"] < 0.5, f"the request waited on the broker ({result})"
+    # Giving up on the closed port takes kombu seconds; a commit that waited on it would show
+    # that, even on a loaded machine where the commit alone took 0.6 s.
+    assert result["committed"] < 2.0, f"the request waited on the broker ({result})"
     assert result["refused"] is False
     assert result["backing_off"] < 0.1, "a broker that just refused is not tried again at once"
     assert result["flushed"] == 0

@@ -26,9 +26,10 @@ BEFORE_MOVE = [
     ("paging", "0002_sms_and_phone_channels"),
     ("postmortems", "0002_postmortem_reviewers_notified_for"),
     ("runbooks", "0001_initial"),
+    ("checks", "0001_initial"),
 ]
 # Apps the move does not touch, migrated to today.
-OTHER_APPS = ["contenttypes", "auth", "admin", "sessions", "accounts", "audit", "checks"]
+OTHER_APPS = ["contenttypes", "auth", "admin", "sessions", "accounts", "audit"]
 if (ROOT / "common" / "migrations").is_dir():
     OTHER_APPS.append("common")
 TABLES = [
