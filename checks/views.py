@@ -15,6 +15,7 @@ from checks.charts import history_svg
 from checks.forms import CheckForm, ExampleForm, example_initial, without_password
 from checks.health import probe_all
 from checks.models import Check
+from common import live
 from teams.access import CHANGE, MANAGE, VIEW, can, get_object_for_user
 from teams.models import Team
 
@@ -33,6 +34,8 @@ def health(request):
             | ({"age_seconds": p.age_seconds} if p.age_seconds is not None else {})
             for p in probes
         },
+        # This web process's live layer: listening, or polling while its LISTEN reconnects.
+        "live": live.health(),
     }
     return JsonResponse(body, status=200 if healthy else 503)
 

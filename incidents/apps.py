@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
+
+    def ready(self):
+        from incidents import live
+
+        live.connect()

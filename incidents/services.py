@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from common import live
 from common.markdown import render_markdown
 from incidents import signals
 from incidents.models import (
@@ -56,6 +57,8 @@ def _next_seq(incident_id: int, count: int = 1) -> int:
         row = cursor.fetchone()
     if row is None:
         raise Incident.DoesNotExist(f"No incident {incident_id}")
+    # Delivered at this transaction's commit, with the events it writes.
+    live.publish(f"incident:{incident_id}")
     return row[0]
 
 

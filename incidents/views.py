@@ -5,26 +5,21 @@ answers either a redirect (no JavaScript) or, for HTMX, the changed part of the 
 timeline events written meanwhile (the browser files them into the timeline by their seq).
 """
 
-import json
-import time
-
 import structlog
-from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from common import sse
+from common import live
 from common.inputs import parse_id
+from incidents import live as incident_live
 from incidents import services
 from incidents.export import timeline_table
 from incidents.forms import (
@@ -51,7 +46,6 @@ from incidents.models import (
 from incidents.panels import (
     page_parts,
     panels_for,
-    parts_changed_by,
     render_panel,
     trigger_refresh,
 )
@@ -72,18 +66,15 @@ from incidents.selectors import (
     with_people_in_roles,
 )
 from incidents.services import IncidentError
-from teams.access import CHANGE, VIEW, at_least, can, get_object_for_user, team_roles
+from teams.access import CHANGE, at_least, can, get_object_for_user, team_roles
 from teams.models import Role
 
 log = structlog.get_logger(__name__)
 
 LIST_PAGE_SIZE = 25
 PAGE_PARTS = page_parts()
-# The live stream: how often it looks for changes, how often it proves it is alive, and how
-# long one connection lives before the browser reconnects (and picks up where it left off).
-STREAM_POLL_SECONDS = 0.3
+# How soon the browser reconnects a live stream that dropped (and resumes where it was).
 STREAM_RETRY_MS = 1000
-STREAM_ACCESS_RECHECK_SECONDS = 5
 
 
 def _is_partial(request):
@@ -534,86 +525,13 @@ def timeline_markdown(request, pk):
     return response
 
 
-def _stream_position(request):
-    """Where a stream resumes: the browser's Last-Event-ID, or ?after= on a fresh connect."""
-    candidates = [request.headers.get("Last-Event-ID", ""), request.GET.get("after", "")]
-    return max((pk for c in candidates if (pk := parse_id(c)) is not None), default=0)
-
-
-def _render_changes(*, incident, user, can_change, csrf_token, after):
-    """Rendered SSE messages for events changed after `after`, then a `refresh` message
-    naming the parts of the page those events changed, and the new position."""
-    events = timeline_changes_after(incident_id=incident.pk, after=after)
-    chunks = []
-    with timezone.override(getattr(user, "time_zone", "") or "UTC"):
-        for event in events:
-            html = render_to_string(
-                "incidents/_event.html",
-                {
-                    "event": event,
-                    "incident": incident,
-                    "can_change": can_change,
-                    "user": user,
-                    "csrf_token": csrf_token,
-                    "live": True,
-                },
-            )
-            chunks.append(sse.event("timeline", html, id=event.seq))
-            after = event.seq
-    if parts := parts_changed_by(event.kind for event in events):
-        chunks.append(sse.event("refresh", json.dumps(parts)))
-    return "".join(chunks), after
-
-
-def _stream_rights(user_pk, incident_pk):
-    """None when the person may no longer view the incident, else whether they may change
-    it, from fresh rows (not the stream's copies)."""
-    user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
-    incident = Incident.objects.filter(pk=incident_pk).first()
-    if user is None or incident is None or not can(user, VIEW, incident):
-        return None
-    return can(user, CHANGE, incident)
-
-
 @login_required
 async def timeline_stream(request, pk):
-    """Server-sent events: every new or changed timeline event, id = its seq."""
-    user = await request.auser()
-    incident = await sync_to_async(get_object_for_user)(user, Incident.objects.all(), pk=pk)
-    can_change = await sync_to_async(can)(user, CHANGE, incident)
-    csrf_token = get_token(request)
-    position = {"after": _stream_position(request)}
-    rights = {"can_change": can_change, "checked": time.monotonic()}
-
-    def poll():
-        # Access can be taken away while the page is open (a private incident's viewer
-        # removed from its team, an account deactivated): look again every few seconds and
-        # end the stream; the browser's reconnect then gets the 404 anyone else gets.
-        if time.monotonic() - rights["checked"] >= STREAM_ACCESS_RECHECK_SECONDS:
-            rights["checked"] = time.monotonic()
-            now = _stream_rights(user.pk, incident.pk)
-            if now is None:
-                log.info("timeline_stream.access_gone", incident_id=incident.pk, user_id=user.pk)
-                return None
-            rights["can_change"] = now
-        chunk, position["after"] = _render_changes(
-            incident=incident,
-            user=user,
-            can_change=rights["can_change"],
-            csrf_token=csrf_token,
-            after=position["after"],
-        )
-        return chunk
-
-    log.info("timeline_stream.open", incident_id=incident.pk, user_id=user.pk, **position)
-    return sse.response(
-        sse.polling(
-            poll,
-            poll_seconds=STREAM_POLL_SECONDS,
-            retry_ms=STREAM_RETRY_MS,
-            comment=f"connected at {position['after']}",
-            on_close=lambda: log.info(
-                "timeline_stream.close", incident_id=incident.pk, user_id=user.pk, **position
-            ),
-        )
+    """Server-sent events: every new or changed timeline event, id = its seq, and the
+    person's bell, on the tab's one stream (incidents.live)."""
+    return await live.stream_response(
+        request,
+        {"incident": str(pk)},
+        retry_ms=STREAM_RETRY_MS,
+        comment=f"connected at {incident_live.stream_position(request)}",
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from alerts.models import token_hash  # the one SHA-256 of a URL token
 from audit.services import audit_record
+from common import live
 from common.enqueue import enqueue
 from oncall.models import (
     PRE_SHIFT_CHECKLIST,
@@ -34,7 +35,7 @@ from oncall.models import (
 )
 from oncall.selectors import PRIMARY, SECONDARY, default_layer, load_schedules
 from oncall.shifts import LayerSpec, nonexistent_handoffs
-from paging.models import InAppNotification
+from paging.models import InAppNotification, bell_topic
 from teams.access import roles_at_least
 from teams.models import Membership, Role
 
@@ -300,7 +301,9 @@ def _swap_window(swap) -> str:
 def _swap_bell(swap, *, user, title, body, url) -> None:
     """The bell (in-app notification) for a swap request or its answer, written in the same
     transaction as the change it tells of; the email follows after the commit."""
-    InAppNotification.objects.create(user=user, title=title[:300], body=body, url=url)
+    with transaction.atomic():
+        InAppNotification.objects.create(user=user, title=title[:300], body=body, url=url)
+        live.publish(bell_topic(user.pk))
 
 
 def _notify_swap(swap_id, status):

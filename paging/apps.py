@@ -6,11 +6,16 @@ class PagingConfig(AppConfig):
     verbose_name = "Paging"
 
     def ready(self):
+        from common import live
         from incidents import signals
         from incidents.models import EventKind
         from incidents.panels import register_panel
         from paging import services
         from paging.selectors import delivery_log_for
+        from paging.views import BellChannel, bell_versions
+
+        live.register_person_channel(BellChannel)
+        live.register_versions("user", bell_versions)
 
         signals.incident_status_changed.connect(
             services.on_incident_status_changed, dispatch_uid="paging_status_changed"

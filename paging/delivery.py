@@ -18,13 +18,14 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common import outbound
+from common import live, outbound
 from paging.models import (
     Channel,
     DeliveryAttempt,
     DeliveryState,
     InAppNotification,
     Notification,
+    bell_topic,
 )
 
 logger = structlog.get_logger(__name__)
@@ -186,6 +187,7 @@ def in_app_write(notifications, *, at) -> None:
     delivery log's attempt, in the caller's transaction."""
     if not notifications:
         return
+    live.publish(*(bell_topic(n.user_id) for n in notifications))
     InAppNotification.objects.bulk_create(
         [
             InAppNotification(

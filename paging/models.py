@@ -193,6 +193,11 @@ class DeliveryAttempt(models.Model):
         return f"Attempt {self.number} of notification {self.notification_id}"
 
 
+def bell_topic(user_id) -> str:
+    """The live topic of a person's notifications (the bell)."""
+    return f"user:{user_id}"
+
+
 class InAppNotification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="in_app_notifications"

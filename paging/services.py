@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerts.routing import CHANNEL_LABELS
+from common import live
 from common.enqueue import publish, run_in_background
 from common.text import duration
 from incidents.models import ChecklistFact, EventKind, Status
@@ -40,6 +41,7 @@ from paging.models import (
     Notification,
     Page,
     StepRun,
+    bell_topic,
 )
 from teams.selectors import team_routing
 
@@ -564,4 +566,8 @@ def notifications_mark_read(*, user, ids=None) -> int:
     qs = InAppNotification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=ids)
-    return qs.update(read_at=timezone.now())
+    with transaction.atomic():
+        count = qs.update(read_at=timezone.now())
+        if count:
+            live.publish(bell_topic(user.pk))
+    return count

@@ -11,9 +11,9 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from common import sse
+from common import live, sse
 from paging.messages import ACK_SALT
-from paging.models import InAppNotification, Page
+from paging.models import InAppNotification, Page, bell_topic
 from paging.selectors import ack_page_for
 from paging.services import PagingError, notifications_mark_read, page_acknowledge_by_link
 
@@ -123,20 +123,37 @@ def bell(request):
     return response
 
 
-@login_required
-async def bell_stream(request):
-    """Server-sent events: the bell's markup whenever the person's notifications change. The
-    first event is the current state, so a reconnecting page is up to date at once."""
-    user = await request.auser()
-    last = {}
+class BellChannel(live.Channel):
+    """The bell's markup whenever the person's notifications change. The first message is
+    the current state, so a reconnecting page is up to date at once."""
 
-    def poll():
-        state = _bell_state(user)
-        if state == last.get("state"):
+    poll_seconds = BELL_POLL_SECONDS
+
+    def __init__(self, user):
+        self.user = user
+        self.topics = frozenset({bell_topic(user.pk)})
+        self.state = None
+
+    def poll(self):
+        state = _bell_state(self.user)
+        if state == self.state:
             return ""
-        last["state"] = state
-        html = render_to_string("paging/bell.html", {"unread": state[0], "user": user})
+        self.state = state
+        html = render_to_string("paging/bell.html", {"unread": state[0], "user": self.user})
         return sse.event("bell", html)
 
-    log.info("bell_stream.open", user_id=user.pk)
-    return sse.response(sse.polling(poll, poll_seconds=BELL_POLL_SECONDS, retry_ms=BELL_RETRY_MS))
+
+def bell_versions(ids):
+    """The safety poll: every watched person's bell state, in one query."""
+    rows = (
+        InAppNotification.objects.filter(user_id__in=[int(i) for i in ids if i.isdigit()])
+        .values("user_id")
+        .annotate(unread=Count("id", filter=Q(read_at__isnull=True)), newest=Max("id"))
+    )
+    return {str(row["user_id"]): (row["unread"], row["newest"]) for row in rows}
+
+
+@login_required
+async def bell_stream(request):
+    """Server-sent events: the bell alone, for pages without a stream of their own."""
+    return await live.stream_response(request, {}, retry_ms=BELL_RETRY_MS)

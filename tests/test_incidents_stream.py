@@ -129,10 +129,10 @@ def test_a_private_incidents_stream_ends_when_the_viewers_access_is_removed(
 ):
     from asgiref.sync import sync_to_async
 
-    from incidents import views
+    from incidents import live
 
     bob = member(incident.team, Role.RESPONDER, username="bob")
-    monkeypatch.setattr(views, "STREAM_ACCESS_RECHECK_SECONDS", 0)
+    monkeypatch.setattr(live, "ACCESS_RECHECK_SECONDS", 0)
     incident.is_private = True
     incident.save(update_fields=["is_private"])
     path = reverse("incident_event_stream", args=[incident.pk])

@@ -52,6 +52,8 @@ def test_a_page_lights_the_bell_without_a_reload_and_a_hidden_tab_catches_up(bro
     alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
     page = browser.new_context().new_page()
     log_in(page, web_process.url, "alex")
+    # A page with no live part of its own: its bell has a stream of its own.
+    page.goto(web_process.url + "/incidents/")
     expect(bell(page, 0)).to_be_visible()
     page.evaluate("window.__sameDocument = true")
 
@@ -75,3 +77,30 @@ def test_a_page_lights_the_bell_without_a_reload_and_a_hidden_tab_catches_up(bro
     page.get_by_role("button", name="Mark all read").click()
     expect(bell(page, 0)).to_be_visible(timeout=3000)
     assert InAppNotification.objects.filter(user=alex, read_at__isnull=True).count() == 0
+
+
+def test_the_dashboard_shows_new_incidents_and_the_bell_on_its_one_stream(browser, web_process):
+    from incidents import services
+    from incidents.models import Severity
+
+    team = TeamFactory(slug="payments", name="Payments")
+    alex = member(team, Role.RESPONDER, username="alex", first_name="Alex", last_name="Rivera")
+    page = browser.new_context().new_page()
+    streams = []
+    page.on("request", lambda request: streams.append(request.url) if "stream" in request.url
+            or "/live/" in request.url else None)  # fmt: skip
+    log_in(page, web_process.url, "alex")
+    expect(page.get_by_text("No open incidents. All quiet.")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+
+    services.incident_declare(
+        title="Checkout errors", severity=Severity.objects.get(name="SEV2"), team=team, by=alex
+    )
+    expect(page.get_by_role("link", name="Checkout errors")).to_be_visible(timeout=3000)
+    deliver_in_app(alex, "[CRITICAL] CheckoutErrors")
+    expect(bell(page, 1)).to_be_visible(timeout=3000)
+    assert page.evaluate("window.__sameDocument") is True
+    # One connection carries both: the dashboard's, never a second one for the bell.
+    assert [url for url in streams if "/live/" in url or "stream" in url] == [
+        web_process.url + "/live/?dashboard=1"
+    ]

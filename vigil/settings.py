@@ -147,6 +147,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=4 * 1024 * 1024)
 # Live streams (the bell, an incident's timeline) poll the database; at most this many polls
 # of one web process hold a connection at once, so streams never starve pages and webhooks.
+# Live streams wait for PostgreSQL's LISTEN/NOTIFY, and poll on SQLite: the database decides.
+# "poll" makes every stream poll on PostgreSQL too (the benchmark's baseline); leave it unset.
+LIVE_TRANSPORT = env.str("LIVE_TRANSPORT", default="auto")
+if LIVE_TRANSPORT not in ("auto", "poll"):
+    raise ImproperlyConfigured("LIVE_TRANSPORT must be auto or poll.")
 LIVE_STREAM_DB_SLOTS = env.int(
     "LIVE_STREAM_DB_SLOTS",
     default=max(1, DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 8) // 2),

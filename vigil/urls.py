@@ -4,12 +4,14 @@ from django.urls import include, path, re_path
 from accounts import views as accounts_views
 from alerts import views as alerts_views
 from checks import views as checks_views
+from common import live
 from vigil import views
 from vigil.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", checks_views.health, name="health"),
+    path("live/", live.stream_view, name="live_stream"),
     path("checks/", include("checks.urls")),
     path("jobstores/", include("jobstores.urls")),
     path("login/", accounts_views.LoginView.as_view(), name="login"),

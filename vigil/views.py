@@ -1,8 +1,11 @@
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 
+from common import live, sse
+from incidents.live import LIST_TOPIC
 from incidents.selectors import incident_list_open_for_user, teams_user_may_declare_in
 from teams.models import Membership
 
@@ -14,11 +17,39 @@ def dashboard(request):
         request,
         "dashboard.html",
         {
-            "open_incidents": incident_list_open_for_user(user=request.user)[:20],
+            **_open_incidents(request.user),
             "memberships": memberships,
-            "may_declare": teams_user_may_declare_in(user=request.user).exists(),
         },
     )
+
+
+def _open_incidents(user) -> dict:
+    return {
+        "open_incidents": incident_list_open_for_user(user=user)[:20],
+        "may_declare": teams_user_may_declare_in(user=user).exists(),
+    }
+
+
+class DashboardChannel(live.Channel):
+    """The dashboard's open incidents, again whenever an incident is declared or changes."""
+
+    poll_seconds = 5.0
+
+    def __init__(self, user):
+        self.user = user
+        self.topics = frozenset({LIST_TOPIC, f"access:user:{user.pk}"})
+        self.shown = None
+
+    def poll(self):
+        html = render_to_string("dashboard_open_incidents.html", _open_incidents(self.user))
+        if html == self.shown:
+            return ""
+        self.shown = html
+        return sse.event("open-incidents", html)
+
+
+def dashboard_channel(request, user, value) -> DashboardChannel:
+    return DashboardChannel(user)
 
 
 @csrf_exempt  # it changes nothing: a POST to a mistyped API path gets the same JSON 404
