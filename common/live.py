@@ -36,9 +36,10 @@ import psycopg
 import structlog
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
-from django.http import Http404
+from django.http import Http404, HttpResponse
 
 from common import sse
 
@@ -169,6 +170,8 @@ class Hub:
         self.notifications = 0
         self._generations: dict[str, int] = defaultdict(int)
         self._feeds: dict[str, Feed] = {}
+        self._open: set[Subscription] = set()
+        self._conn = None
         self._tasks = [
             asyncio.create_task(self._listen(), name="vigil-live-listen"),
             asyncio.create_task(self._safety_poll(), name="vigil-live-poll"),
@@ -177,11 +180,13 @@ class Hub:
     # subscriptions
     def subscribe(self, topics: Iterable[str]) -> Subscription:
         subscription = Subscription(topics)
+        self._open.add(subscription)
         for topic in subscription.topics:
             self._subscriptions[topic].add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        self._open.discard(subscription)
         for topic in subscription.topics:
             subscribers = self._subscriptions.get(topic)
             if subscribers is None:
@@ -216,7 +221,11 @@ class Hub:
 
     @property
     def streams(self) -> int:
-        return len({s for subs in self._subscriptions.values() for s in subs})
+        return len(self._open)
+
+    @property
+    def idle(self) -> bool:
+        return not self._open
 
     def _set_state(self, state: str, error: str = "") -> None:
         if state != self.state:
@@ -234,6 +243,7 @@ class Hub:
             except Exception as exc:  # any driver error: the database is away
                 attempt = await self._lost(exc, attempt)
                 continue
+            self._conn = conn
             try:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
@@ -289,8 +299,13 @@ class Hub:
                 self.dispatch(topic)
 
     def close(self) -> None:
+        """Stop listening, at once: the LISTEN connection's socket is closed here and now,
+        not when the loop next runs (a loop that ends with its last stream never does)."""
         for task in self._tasks:
             task.cancel()
+        if self._conn is not None and not self._conn.closed:
+            self._conn.pgconn.finish()
+        log.info("live.closed", notifications=self.notifications, reconnects=self.reconnects)
 
 
 _UNSEEN = object()
@@ -409,6 +424,21 @@ def hub() -> Hub:
     return found
 
 
+def release(subscription) -> None:
+    """A stream ended: the hub stops when it was the process's last (the next starts one)."""
+    loop = asyncio.get_running_loop()
+    with _hubs_lock:
+        found = _hubs_by_loop.get(loop)
+        if found is None:
+            return
+        found.unsubscribe(subscription)
+        if found.idle:
+            del _hubs_by_loop[loop]
+        else:
+            return
+    found.close()
+
+
 def uses_hub() -> bool:
     """Streams wait on the hub where the database can LISTEN, unless polling is forced. A
     stream opened inside a transaction (a test's) polls: the writes it must see are in that
@@ -449,15 +479,32 @@ def health() -> dict:
 
 async def stream_response(request, wanted: dict[str, str], *, retry_ms=1000, comment=""):
     """The one stream of a tab: the channels it asked for (`wanted`: param → id, each checked
-    by its factory) and the person's own (the bell). 404 for a channel nobody registered."""
-    user = await request.auser()
-    channels = []
-    for param, value in wanted.items():
-        factory = _CHANNELS.get(param)
-        if factory is None:
-            raise Http404(f"No live topic {param!r}.")
-        channels.append(await run_released(factory, request, user, value))
-    channels += person_channels(user)
+    by its factory) and the person's own (the bell). 404 for a channel nobody registered; the
+    sign-in page for someone signed out.
+
+    Opening a stream reads the database (the session, the person, their access), and a
+    crowd opens together (a SEV1 announced, a deploy that dropped every stream): at most
+    LIVE_STREAM_DB_SLOTS openings of a process read at once, each giving its connection back
+    before the next one's turn.
+
+    A WSGI server (a test's live_server) cannot stream: its answer is 204, which tells the
+    browser's EventSource to stop asking, and the page works without live updates."""
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse(status=204)
+    async with sse.db_slot():
+        user = await request.auser()
+        try:
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            channels = []
+            for param, value in wanted.items():
+                factory = _CHANNELS.get(param)
+                if factory is None:
+                    raise Http404(f"No live topic {param!r}.")
+                channels.append(await sync_to_async(factory)(request, user, value))
+            channels += person_channels(user)
+        finally:
+            await run_released(lambda: None)
     log.info("live_stream.open", user_id=user.pk, topics=sorted(wanted), comment=comment)
     return sse.response(
         await stream(
@@ -469,7 +516,6 @@ async def stream_response(request, wanted: dict[str, str], *, retry_ms=1000, com
     )
 
 
-@login_required
 async def stream_view(request):
     """/live/?incident=42&after=17: one stream for everything a tab shows."""
     wanted = {param: request.GET[param] for param in _CHANNELS if param in request.GET}
@@ -526,6 +572,6 @@ async def _on_hub(channels, *, retry_ms, comment, on_close):
         log.debug("live_stream.client_gone")
         raise
     finally:
-        hub().unsubscribe(subscription)
+        release(subscription)
         if on_close:
             on_close()

@@ -36,6 +36,12 @@ def _slots() -> asyncio.Semaphore:
     return slots
 
 
+def db_slot() -> asyncio.Semaphore:
+    """`async with db_slot():` around a stream's database reads, one of the process's
+    LIVE_STREAM_DB_SLOTS."""
+    return _slots()
+
+
 def release_connection():
     """Give this thread's database connection back (to the pool, where there is one). Inside
     an atomic block the connection is not the stream's to close (a test's transaction)."""

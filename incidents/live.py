@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from common import live, sse
 from common.inputs import parse_id
-from incidents.models import Incident
+from incidents.models import Incident, Status
 from incidents.panels import parts_changed_by
 from incidents.selectors import timeline_changes_after
 from incidents.templatetags.timeline import EventMarkup
@@ -35,7 +35,8 @@ READ_LIMIT = 100
 CSRF_SLOT = "vigil-csrf-slot"
 
 
-LIST_TOPIC = "incidents"
+# The open incidents (the dashboard's list): one declared, resolved, renamed, re-rated.
+LIST_TOPIC = "incidents:open"
 
 
 def topic(incident_id) -> str:
@@ -73,6 +74,7 @@ class TimelineChannel(live.Channel):
             {topic(incident.pk), access_topic(incident.pk), f"access:user:{user.pk}"}
         )
         self._checked = time.monotonic()
+        self._connected = False  # the factory checked access a moment ago
 
     def _access_gone(self) -> bool:
         now = stream_rights(self.user.pk, self.incident.pk)
@@ -114,7 +116,8 @@ class TimelineChannel(live.Channel):
 
     # the hub path: woken by a notification, reading from the process's shared feed
     async def read(self, changed):
-        if changed - {topic(self.incident.pk)} and await live.run_released(self._access_gone):
+        recheck, self._connected = self._connected and changed - {topic(self.incident.pk)}, True
+        if recheck and await live.run_released(self._access_gone):
             return None
         if topic(self.incident.pk) not in changed:
             return ""
@@ -179,6 +182,16 @@ def timeline_versions(ids):
     }
 
 
+def open_list_versions(keys):
+    """The safety poll: what the dashboard shows of the open incidents, in one query."""
+    rows = (
+        Incident.objects.exclude(status=Status.RESOLVED)
+        .order_by("pk")
+        .values_list("pk", "status", "severity_id", "title", "is_private", "team_id")
+    )
+    return {"open": hash(tuple(rows))}
+
+
 def _access_state(instance):
     # From the instance's own fields, never loading a deferred one (that would be a query).
     return instance.__dict__.get("is_private", None), instance.__dict__.get("team_id", None)
@@ -203,5 +216,6 @@ def _announce_save(sender, instance, created, **kwargs):
 def connect():
     live.register_channel("incident", timeline_channel)
     live.register_versions("incident", timeline_versions)
+    live.register_versions("incidents", open_list_versions)
     post_init.connect(_remember_access, sender=Incident, dispatch_uid="incident-live-access")
     post_save.connect(_announce_save, sender=Incident, dispatch_uid="incident-live-save")

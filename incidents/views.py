@@ -525,7 +525,7 @@ def timeline_markdown(request, pk):
     return response
 
 
-@login_required
+# The sign-in is checked in common.live.stream_response, in one of the process's slots.
 async def timeline_stream(request, pk):
     """Server-sent events: every new or changed timeline event, id = its seq, and the
     person's bell, on the tab's one stream (incidents.live)."""

@@ -15,6 +15,7 @@ from django.utils import timezone
 from alerts.models import AlertGroup, IntegrationKind
 from alerts.services import internal_alert
 from audit.services import audit_record
+from common import live
 from common.enqueue import enqueue
 from common.inputs import check_text
 from common.outbound import OutboundRefused, check_endpoint
@@ -160,6 +161,11 @@ def store_delete(*, store, by) -> None:
 # --- stale-job scans -------------------------------------------------------------------
 
 
+def scan_topic(store_id) -> str:
+    """The live topic of a store's scans: a run started, progressed or ended."""
+    return f"jobstore:{store_id}"
+
+
 def scan_start(*, store, trigger=RunTrigger.PERSON, by=None) -> ScanRun:
     """A new run, handed to a worker. A store has at most one run going at a time: asking
     again while one runs returns that one."""
@@ -176,6 +182,7 @@ def scan_start(*, store, trigger=RunTrigger.PERSON, by=None) -> ScanRun:
             started_by=by if getattr(by, "is_authenticated", False) else None,
             max_age_seconds=locked.stale_after_seconds,
         )
+        live.publish(scan_topic(store.pk))
         enqueue("jobstores.tasks.run_scan", run.pk)
     return run
 
@@ -203,6 +210,7 @@ def _finish_abandoned(run) -> None:
         finished_at=timezone.now(),
         errors=[*run.errors, "The worker running this scan stopped before it finished."],
     )
+    live.publish(scan_topic(run.store_id))
 
 
 def scan_run(run_id: int, *, now=None) -> ScanRun | None:
@@ -221,6 +229,7 @@ def scan_run(run_id: int, *, now=None) -> ScanRun | None:
             ScanRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 keys_scanned=scanned, dbsize=dbsize
             )
+            live.publish(scan_topic(store.pk))
 
     try:
         with redisconn.connect(store.redis_url, cluster=store.cluster) as conn:
@@ -249,6 +258,7 @@ def scan_run(run_id: int, *, now=None) -> ScanRun | None:
         duration_seconds=result.duration_seconds,
         keys_per_second=result.keys_per_second,
     )
+    live.publish(scan_topic(store.pk))
     run.refresh_from_db()
     logger.info(
         "jobstore_scanned",
@@ -271,6 +281,7 @@ def _run_failed(run, reason, started) -> ScanRun:
         errors=[*run.errors, reason],
         duration_seconds=time.monotonic() - started,
     )
+    live.publish(scan_topic(run.store_id))
     logger.warning("jobstore_scan_failed", store_id=run.store_id, run_id=run.pk, reason=reason)
     run.refresh_from_db()
     return run

@@ -5,10 +5,14 @@ flags. Only the store's team sees any of it; responders act, managers configure.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from common import live, sse
+from common.inputs import parse_id
 from incidents.models import Incident
 from jobstores import conversations, errors, redisconn, selectors, services
 from jobstores.forms import ConversationForm, ErrorsForm, JobStoreForm
@@ -114,6 +118,53 @@ def store_detail(request, pk):
             "errors_form": ErrorsForm(),
         },
     )
+
+
+class ScanChannel(live.Channel):
+    """The store page's latest scan: its progress while it runs, its figures when it ends
+    (sent at once on connect, so a scan that ended meanwhile shows)."""
+
+    poll_seconds = 1.0
+
+    def __init__(self, store, user):
+        self.store, self.user = store, user
+        self.topics = frozenset({services.scan_topic(store.pk), f"access:user:{user.pk}"})
+        self.shown = None
+
+    def poll(self):
+        store = JobStore.objects.filter(pk=self.store.pk).first()
+        if store is None or not can(self.user, VIEW, store):
+            return None  # deleted, or the person left its team: the stream ends
+        run = self.store.runs.order_by("-pk").first()
+        if run is None:
+            return ""
+        html = render_to_string("jobstores/detail.html#run", {"store": self.store, "run": run})
+        if html == self.shown:
+            return ""
+        self.shown = html
+        return sse.event("scan-run", html)
+
+
+def scan_channel(request, user, value) -> ScanChannel:
+    """?jobstore=<id>: the store's scans, for people of its team."""
+    pk = parse_id(value)
+    if pk is None:
+        raise Http404("No such job store.")
+    store = get_object_for_user(user, JobStore.objects.select_related("team"), pk=pk)
+    return ScanChannel(store, user)
+
+
+def scan_versions(ids):
+    """The safety poll: each watched store's latest run and its progress, in one query
+    (the hub runs on PostgreSQL only, hence DISTINCT ON)."""
+    pks = [pk for value in ids if (pk := parse_id(value)) is not None]
+    rows = (
+        ScanRun.objects.filter(store_id__in=pks)
+        .order_by("store_id", "-pk")
+        .distinct("store_id")
+        .values_list("store_id", "pk", "status", "keys_scanned")
+    )
+    return {str(store_id): rest for store_id, *rest in rows}
 
 
 def _run_part(request, store, run):

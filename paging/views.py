@@ -153,7 +153,7 @@ def bell_versions(ids):
     return {str(row["user_id"]): (row["unread"], row["newest"]) for row in rows}
 
 
-@login_required
+# The sign-in is checked in common.live.stream_response, in one of the process's slots.
 async def bell_stream(request):
     """Server-sent events: the bell alone, for pages without a stream of their own."""
     return await live.stream_response(request, {}, retry_ms=BELL_RETRY_MS)

@@ -7,6 +7,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from bench.sse_pool_bench import session_cookie
+from common import live
 from jobstores import services
 from jobstores.models import RunStatus, RunTrigger, ScanRun
 from tests.alerts_fixtures import fast_passwords  # noqa: F401
@@ -24,24 +26,33 @@ def log_in(page, base_url, user):
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
-def test_the_progress_bar_follows_a_running_scan_to_its_result(page, live_server, store, on_call):
+def test_the_progress_bar_follows_a_running_scan_to_its_result(page, web_process, store, on_call):
+    """On the real ASGI server, whose live stream carries the scan (live_server's WSGI
+    cannot stream)."""
     _, people = on_call
     run = ScanRun.objects.create(
         store=store, trigger=RunTrigger.SCHEDULE, dbsize=2000, keys_scanned=500
     )
-    log_in(page, live_server.url, people["primary"])
+    name, _, value = session_cookie(people["primary"].username).partition("=")
+    page.context.add_cookies([{"name": name, "value": value, "url": web_process.url}])
+    page.goto(web_process.url + "/")
     page.get_by_role("link", name="Job stores").click()
-    page.get_by_role("link", name="Agent platform").click()
+    with page.expect_response(lambda r: "/live/?jobstore=" in r.url):
+        page.get_by_role("link", name="Agent platform").click()
     progress = page.get_by_role("progressbar")
     expect(progress).to_have_attribute("value", "25")
     expect(page.get_by_text("Scanning: 500 of 2000 keys")).to_be_visible()
-    # The worker writes its progress; the page follows without a reload.
+    # The worker writes its progress and announces it; the page follows without a reload.
+    page.evaluate("window.__sameDocument = true")
     ScanRun.objects.filter(pk=run.pk).update(keys_scanned=1500)
-    expect(progress).to_have_attribute("value", "75")
+    live.publish(services.scan_topic(store.pk))
+    expect(progress).to_have_attribute("value", "75", timeout=3000)
     ScanRun.objects.filter(pk=run.pk).update(
         status=RunStatus.OK, keys_scanned=2000, stale_count=0, duration_seconds=0.4
     )
-    expect(page.get_by_text("0 stale jobs")).to_be_visible()
+    live.publish(services.scan_topic(store.pk))
+    expect(page.get_by_text("0 stale jobs")).to_be_visible(timeout=3000)
+    assert page.evaluate("window.__sameDocument") is True
     expect(page.get_by_role("progressbar")).to_have_count(0)
 
 
