@@ -4,12 +4,17 @@ LOGIN_ACCOUNT_FAILURE_LIMIT failures for a username from any addresses lock the 
 each for LOGIN_LOCKOUT.
 
 State lives in the database so every web host sees the same count. An attempt is recorded
-before the password is checked and counted with it, so parallel guesses cannot all slip under
-the limit: of N attempts racing, at most the limit see a count within it. A correct password
-then removes its pair's record; a locked attempt removes its own.
+before the password is checked and counted with it, one username's attempts one after
+another (a PostgreSQL advisory lock; SQLite writes one at a time anyway), so of N parallel
+guesses exactly the limit have their password checked: never more, and never none because
+every racer counted every other's row. A correct password then removes its pair's record; a
+locked attempt removes its own.
 """
 
+import hashlib
+
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import LoginFailure
@@ -36,16 +41,25 @@ def is_locked(username: str, ip: str) -> bool:
     )
 
 
+def _lock_key(username: str) -> int:
+    digest = hashlib.blake2b(username.lower().encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def begin_attempt(username: str, ip: str) -> LoginFailure | None:
     """Record an attempt as a failure until it proves otherwise; None when locked."""
-    attempt = LoginFailure.objects.create(username=username[:150], ip_address=ip)
-    recent = _recent(username)
-    if (
-        recent.filter(ip_address=ip).count() > settings.LOGIN_FAILURE_LIMIT
-        or recent.count() > settings.LOGIN_ACCOUNT_FAILURE_LIMIT
-    ):
-        attempt.delete()
-        return None
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(username)])
+        attempt = LoginFailure.objects.create(username=username[:150], ip_address=ip)
+        recent = _recent(username)
+        if (
+            recent.filter(ip_address=ip).count() > settings.LOGIN_FAILURE_LIMIT
+            or recent.count() > settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+        ):
+            attempt.delete()
+            return None
     return attempt
 
 

@@ -116,7 +116,7 @@ class Channel:
         raise NotImplementedError
 
     async def read(self, changed: set[str]) -> str | None:
-        return await sync_to_async(_released(self.poll))()
+        return await run_released(self.poll)
 
 
 def _released(function):
@@ -129,9 +129,12 @@ def _released(function):
     return run
 
 
-def run_released(function, *args, **kwargs):
-    """Await a synchronous database read in a thread, giving its connection back after."""
-    return sync_to_async(_released(function))(*args, **kwargs)
+async def run_released(function, *args, **kwargs):
+    """Await a synchronous database read in a thread, in one of the process's stream slots
+    (a crowd woken at once never takes the connections pages need), giving its connection
+    back after."""
+    async with sse.db_slot():
+        return await sync_to_async(_released(function))(*args, **kwargs)
 
 
 # --- the hub: one per web process (per event loop) ------------------------------------------
@@ -457,7 +460,7 @@ def health() -> dict:
     with _hubs_lock:
         hubs = [h for loop, h in _hubs_by_loop.items() if not loop.is_closed()]
     if not hubs:
-        return {"mode": "idle", "detail": "no live stream open in this process yet"}
+        return {"mode": "idle", "detail": "no live stream open in this process"}
     hub_ = hubs[0]
     since = round(time.time() - hub_.changed_at, 1)
     body = {
@@ -485,12 +488,13 @@ async def stream_response(request, wanted: dict[str, str], *, retry_ms=1000, com
     Opening a stream reads the database (the session, the person, their access), and a
     crowd opens together (a SEV1 announced, a deploy that dropped every stream): at most
     LIVE_STREAM_DB_SLOTS openings of a process read at once, each giving its connection back
-    before the next one's turn.
+    before the next one's turn. The connection the middleware took (the session, the
+    person) is given back before waiting for a slot: holding it while waiting would let
+    waiting openings take the whole pool from the streams in their slots.
 
     A WSGI server (a test's live_server) cannot stream: its answer is 204, which tells the
     browser's EventSource to stop asking, and the page works without live updates."""
-    if not isinstance(request, ASGIRequest):
-        return HttpResponse(status=204)
+    await sync_to_async(sse.release_connection)()
     async with sse.db_slot():
         user = await request.auser()
         try:
@@ -504,7 +508,9 @@ async def stream_response(request, wanted: dict[str, str], *, retry_ms=1000, com
                 channels.append(await sync_to_async(factory)(request, user, value))
             channels += person_channels(user)
         finally:
-            await run_released(lambda: None)
+            await sync_to_async(sse.release_connection)()
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse(status=204)
     log.info("live_stream.open", user_id=user.pk, topics=sorted(wanted), comment=comment)
     return sse.response(
         await stream(
