@@ -171,7 +171,9 @@ async def measure(args, *, transport, workers, viewers, incident, cookie, csrf, 
         await asyncio.to_thread(incident.refresh_from_db)
         path = f"/live/?incident={incident.pk}&after={incident.timeline_seq}"
         await crowd.open(web.port, path, cookie, viewers)
-        await asyncio.sleep(2)  # connects settle; their queries are behind us
+        # The connects' queries are behind us, and counted: a pooled connection that went
+        # idle reports its statistics up to 10 s later (PostgreSQL's idle flush interval).
+        await asyncio.sleep(args.settle)
         cpu_before = process_cpu_seconds(web.proc.pid)
         tx_before = await asyncio.to_thread(database_transactions)
         started = time.monotonic()
@@ -272,6 +274,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", default="1,4")
     parser.add_argument("--notes", type=int, default=20)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of nothing happening")
+    parser.add_argument("--settle", type=float, default=12.0, help="seconds after the connects")
     args = parser.parse_args()
     args.viewers = [int(v) for v in args.viewers.split(",")]
     args.workers = [int(w) for w in args.workers.split(",")]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.live_bench import database_transactions
 from bench.sse_pool_bench import open_stream, request, run, session_cookie
 from incidents import services
 from incidents.models import Severity
@@ -163,21 +164,10 @@ def test_two_hundred_idle_streams_cost_the_database_next_to_nothing(web_process,
     wait_for(lambda: live_health(web_process).get("streams") == 200, what="200 streams")
     connection.close()  # this test's own backend flushes its statistics as it goes
 
-    def transactions():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                "WHERE datname = current_database()"
-            )
-            count = cursor.fetchone()[0]
-        connection.close()
-        return count
-
     time.sleep(1)
-    before = transactions()
+    before = database_transactions()
     time.sleep(10)
-    after = transactions()
+    after = database_transactions()
     per_second = (after - before) / 10
     # A poll per stream would be hundreds a second; the hub's own are one per 15 s per kind.
     assert per_second <= 3, f"{per_second:.1f} database transactions a second while idle"
