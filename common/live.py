@@ -203,7 +203,7 @@ class Hub:
 
     def generation(self, topic: str) -> int:
         """How many times the topic was dispatched: a feed read since then is current."""
-        return self._generations[topic]
+        return self._generations.get(topic, 0)
 
     def feed(self, topic: str, **kwargs) -> "Feed":
         """The process's shared feed of a topic (made on first use, dropped with its last
@@ -214,8 +214,11 @@ class Hub:
         return found
 
     def dispatch(self, topic: str) -> None:
+        subscribers = self._subscriptions.get(topic)
+        if not subscribers:  # a topic nobody watches in this process (most of them)
+            return
         self._generations[topic] += 1
-        for subscription in tuple(self._subscriptions.get(topic, ())):
+        for subscription in tuple(subscribers):
             subscription.notify(topic)
 
     def wake_all(self) -> None:
@@ -278,10 +281,14 @@ class Hub:
 
     # the safety poll (and the fallback while the LISTEN connection is away)
     async def _safety_poll(self) -> None:
+        # Looks at the state every second, so polling starts as soon as the LISTEN goes.
+        last = time.monotonic()
         while True:
+            await asyncio.sleep(FALLBACK_POLL_SECONDS)
             interval = SAFETY_POLL_SECONDS if self.state == "listening" else FALLBACK_POLL_SECONDS
-            await asyncio.sleep(interval)
-            await self.poll_versions()
+            if time.monotonic() - last >= interval:
+                last = time.monotonic()
+                await self.poll_versions()
 
     async def poll_versions(self) -> None:
         by_kind = defaultdict(list)
