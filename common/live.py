@@ -174,7 +174,6 @@ class Hub:
         self._generations: dict[str, int] = defaultdict(int)
         self._feeds: dict[str, Feed] = {}
         self._open: set[Subscription] = set()
-        self._conn = None
         self._tasks = [
             asyncio.create_task(self._listen(), name="vigil-live-listen"),
             asyncio.create_task(self._safety_poll(), name="vigil-live-poll"),
@@ -249,7 +248,6 @@ class Hub:
             except Exception as exc:  # any driver error: the database is away
                 attempt = await self._lost(exc, attempt)
                 continue
-            self._conn = conn
             try:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
@@ -309,12 +307,11 @@ class Hub:
                 self.dispatch(topic)
 
     def close(self) -> None:
-        """Stop listening, at once: the LISTEN connection's socket is closed here and now,
-        not when the loop next runs (a loop that ends with its last stream never does)."""
+        """Stop listening: the tasks are cancelled, and the LISTEN task closes its connection
+        on its way out, in the loop (closing the socket under the loop's feet would let its
+        file descriptor be reused by a client's socket while the loop still watches it)."""
         for task in self._tasks:
             task.cancel()
-        if self._conn is not None and not self._conn.closed:
-            self._conn.pgconn.finish()
         log.info("live.closed", notifications=self.notifications, reconnects=self.reconnects)
 
 
