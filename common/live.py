@@ -23,6 +23,7 @@ tab's channels, on the hub where the database is PostgreSQL and by polling each 
 LIVE_TRANSPORT setting exists to force polling (a benchmark's baseline).
 """
 
+import abc
 import asyncio
 import contextlib
 import random
@@ -103,7 +104,7 @@ def register_channel(param: str, factory: Callable) -> None:
 # --- channels ----------------------------------------------------------------------------------
 
 
-class Channel:
+class Channel(abc.ABC):
     """One source of a stream's messages. `topics` wake it on the hub; `poll()` (synchronous,
     run in a thread) returns what it has to send now ("" for nothing, None to end the stream)
     and is all the polling path uses, every `poll_seconds`; `read(changed)` is what the hub
@@ -112,8 +113,9 @@ class Channel:
     topics: frozenset[str] = frozenset()
     poll_seconds: float = 1.0
 
+    @abc.abstractmethod
     def poll(self) -> str | None:
-        raise NotImplementedError
+        """What the channel has to send now (every channel says what that is)."""
 
     async def read(self, changed: set[str]) -> str | None:
         return await run_released(self.poll)
