@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from jobstores.models import redact_url
+from common.links import redact_url
 
 # The seed's alert expressions (prometheus-rules.yaml), offered as examples in the form.
 SEED_EXAMPLES = {

@@ -379,16 +379,38 @@ _COMPARE = {
 
 
 def _run_prometheus(check, clock) -> tuple[bool, str]:
-    parts, host, port = parse_prometheus(check.target)
     query = (check.query or "").strip()
     if not query:
         return False, "No query given."
     compare = _COMPARE.get(check.comparison)
     if compare is None or check.threshold is None or not math.isfinite(check.threshold):
         return False, "The check needs a comparison and a finite threshold."
+    values, problem = _prometheus_values(check.target, query, clock)
+    if problem:
+        return False, problem
+    if not values:
+        return False, "No data: the query gave an empty result."
+    if any(math.isnan(v) for v in values):
+        return False, "No data: the query gave NaN."
+    worst = max(values) if check.comparison in (">", ">=") else min(values)
+    threshold = check.threshold
+    breached = [v for v in values if compare(v, threshold)]
+    series = f" ({len(values)} series)" if len(values) > 1 else ""
+    if breached:
+        worst = max(breached) if check.comparison in (">", ">=") else min(breached)
+        return False, f"{worst:.4g} {check.comparison} {threshold:g}{series}."
+    return True, f"{worst:.4g}, threshold {check.comparison} {threshold:g}{series}."
+
+
+def _prometheus_values(target, query, clock, at=None) -> tuple[list[float], str]:
+    """One instant query: (values, "") or ([], why not). Raises TimeoutError,
+    OutboundRefused and TargetError as the runners do."""
+    parts, host, port = parse_prometheus(target)
     addresses = _checked(host, port)
     # Prometheus stops evaluating at its own timeout, a little before ours.
     params = {"query": query, "timeout": f"{max(1, int(clock.left() * 900))}ms"}
+    if at is not None:
+        params["time"] = f"{at.timestamp():.3f}"
     path = parts.path.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
     try:
         status, body, truncated = _http_get(
@@ -404,26 +426,30 @@ def _run_prometheus(check, clock) -> tuple[bool, str]:
     except TimeoutError:
         raise TimeoutError from None
     except OSError as exc:
-        return False, _socket_reason(exc, f"Prometheus at {host}:{port}")
+        return [], _socket_reason(exc, f"Prometheus at {host}:{port}")
     except http.client.HTTPException as exc:
-        return False, f"Prometheus at {host}:{port} did not answer HTTP ({type(exc).__name__})."
+        return [], f"Prometheus at {host}:{port} did not answer HTTP ({type(exc).__name__})."
     if truncated:
-        return False, "Prometheus answered more than a check reads: narrow the query."
-    values, problem = _instant_values(status, body)
-    if problem:
-        return False, problem
-    if not values:
-        return False, "No data: the query gave an empty result."
-    if any(math.isnan(v) for v in values):
-        return False, "No data: the query gave NaN."
-    worst = max(values) if check.comparison in (">", ">=") else min(values)
-    threshold = check.threshold
-    breached = [v for v in values if compare(v, threshold)]
-    series = f" ({len(values)} series)" if len(values) > 1 else ""
-    if breached:
-        worst = max(breached) if check.comparison in (">", ">=") else min(breached)
-        return False, f"{worst:.4g} {check.comparison} {threshold:g}{series}."
-    return True, f"{worst:.4g}, threshold {check.comparison} {threshold:g}{series}."
+        return [], "Prometheus answered more than Vigil reads: narrow the query."
+    return _instant_values(status, body)
+
+
+def prometheus_instant(target: str, query: str, *, timeout: float, at=None):
+    """An instant query of the Prometheus at `target` (a base URL a person set, checked as
+    every outgoing address is), within `timeout` seconds: (values, "") or ([], the reason
+    in a few words). Never raises."""
+    clock = _Clock(timeout)
+    try:
+        return _prometheus_values(target, query, clock, at=at)
+    except OutboundRefused as exc:
+        return [], _short(f"Not connected: {exc}")
+    except TargetError as exc:
+        return [], _short(str(exc))
+    except TimeoutError:
+        return [], f"Prometheus did not answer within {clock.timeout:g} s."
+    except Exception as exc:  # noqa: BLE001 (a reading reports; it never breaks a page)
+        logger.warning("prometheus_query_failed", error=type(exc).__name__)
+        return [], _short(f"Query failed: {type(exc).__name__}.")
 
 
 def _instant_values(status: int, body: bytes) -> tuple[list[float], str]:

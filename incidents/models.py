@@ -196,6 +196,10 @@ class EventKind(models.TextChoices):
     ROUTING = "routing", "Routing decision"
     # What a responder did through Vigil's debug tools: stale jobs killed, a flag turned off.
     MITIGATION = "mitigation", "Mitigation"
+    # A deploy, config or flag change in the incident's window (changes/).
+    CHANGE = "change", "Change"
+    # What the recovery watch saw after a rollback or mitigation.
+    RECOVERY = "recovery", "Recovery watch"
 
 
 # Kinds a person writes; everything else is recorded by Vigil itself.
@@ -287,6 +291,7 @@ class ChecklistPhase(models.TextChoices):
     COMMUNICATION = "communication", "Communication"
     RESOLUTION = "resolution", "Resolution"
     FOLLOW_UP = "follow_up", "Follow-up"
+    POST_ROLLBACK = "post_rollback", "Post-rollback"
 
 
 # The seed's "Incident Response Checklist": (phase, window as written, target, items).
@@ -349,6 +354,18 @@ RESPONSE_CHECKLIST = [
 ]
 
 
+# The seed's "Post-Rollback" steps (and the postmortem within 24-48 h), added to an incident's
+# checklist when a rollback is decided. Positions after the response checklist's.
+POST_ROLLBACK_WINDOW = "after the rollback"
+POST_ROLLBACK_FIRST_POSITION = 101
+POST_ROLLBACK_CHECKLIST = [
+    "Verify recovery: error rate drops, latency normalises, watched for 15 minutes",
+    "Communicate: status page updated, stakeholders notified, incident channel posted",
+    "Preserve evidence: logs saved, metrics exported",
+    "Postmortem scheduled within 24-48 hours",
+]
+
+
 class ChecklistFact(models.TextChoices):
     """Something Vigil records that completes a checklist item: Vigil ticks the item then.
     The labels end the sentence "Vigil ticked this when …"."""
@@ -359,6 +376,8 @@ class ChecklistFact(models.TextChoices):
     RESOLVED = "resolved", "the incident was marked resolved"
     POSTMORTEM = "postmortem", "the postmortem draft was started"
     ACTION_ITEMS = "action_items", "an action item was created"
+    MITIGATION = "mitigation", "a rollback was decided"
+    RECOVERED = "recovered", "the recovery watch saw the error rate and latency back to normal"
 
 
 # The seed's items that Vigil ticks itself, and the fact that ticks each.
@@ -369,10 +388,15 @@ RECORDED_FACTS = {
     "Incident declared resolved": ChecklistFact.RESOLVED,
     "Postmortem scheduled": ChecklistFact.POSTMORTEM,
     "Action items created": ChecklistFact.ACTION_ITEMS,
+    "Obvious fix attempted (rollback, scale, etc.)": ChecklistFact.MITIGATION,
+    POST_ROLLBACK_CHECKLIST[0]: ChecklistFact.RECOVERED,
 }
 PHASE_WINDOW = {phase: window for phase, window, _, _ in RESPONSE_CHECKLIST}
+PHASE_WINDOW[ChecklistPhase.POST_ROLLBACK] = POST_ROLLBACK_WINDOW
 PHASE_TARGET = {phase: target for phase, _, target, _ in RESPONSE_CHECKLIST}
+PHASE_TARGET[ChecklistPhase.POST_ROLLBACK] = None
 PHASE_ORDER = {phase: i for i, (phase, _, _, _) in enumerate(RESPONSE_CHECKLIST)}
+PHASE_ORDER[ChecklistPhase.POST_ROLLBACK] = len(PHASE_ORDER)
 
 
 class ChecklistItem(IncidentScoped, models.Model):

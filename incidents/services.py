@@ -12,11 +12,14 @@ from common import live
 from common.markdown import render_markdown
 from incidents import signals
 from incidents.models import (
+    POST_ROLLBACK_CHECKLIST,
+    POST_ROLLBACK_FIRST_POSITION,
     RECORDED_FACTS,
     RESPONSE_CHECKLIST,
     STATUS_TIMESTAMP,
     ChecklistFact,
     ChecklistItem,
+    ChecklistPhase,
     EventKind,
     Incident,
     Severity,
@@ -468,6 +471,26 @@ def checklist_create(*, incident, ticked=(), at=None) -> None:
                 )
             )
     ChecklistItem.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def checklist_add_post_rollback(*, incident) -> bool:
+    """Open the seed's post-rollback checklist on the incident; True if it was not there yet.
+    Safe to call again: it adds nothing."""
+    rows = [
+        ChecklistItem(
+            incident_id=incident.pk,
+            phase=ChecklistPhase.POST_ROLLBACK,
+            position=POST_ROLLBACK_FIRST_POSITION + i,
+            text=text,
+            fact=RECORDED_FACTS.get(text, ""),
+        )
+        for i, text in enumerate(POST_ROLLBACK_CHECKLIST)
+    ]
+    opened = ChecklistItem.objects.filter(
+        incident_id=incident.pk, phase=ChecklistPhase.POST_ROLLBACK
+    ).exists()
+    ChecklistItem.objects.bulk_create(rows, ignore_conflicts=True)
+    return not opened
 
 
 def checklist_tick_recorded(*, incident, fact, at=None) -> ChecklistItem | None:

@@ -2,43 +2,20 @@
 conversations, queues and feature flags live. The source document's debug tools, run by the
 workers every minute and on demand."""
 
-import urllib.parse
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from common.links import SECRET_MASK, redact_url  # noqa: F401 (the store's callers read them here)
+
 # The seed's error counter by type, over the last hour.
 DEFAULT_ERRORS_QUERY = "sum by (type) (increase(agent_errors_total[1h]))"
-SECRET_MASK = "••••••"  # noqa: S105 (the mask shown instead of a password)
 
 
 class JobFormat(models.TextChoices):
     SEED = "json", "JSON jobs (job:<id> strings with status and started_at)"
     RQ = "rq", "RQ (started-job registries and rq:job hashes)"
     CELERY = "celery", "Celery's Redis transport (unacknowledged messages)"
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (and a user name's secret part) masked, for every place a
-    person or a log sees it."""
-    try:
-        parts = urllib.parse.urlsplit(url or "")
-        password = parts.password
-    except ValueError:
-        return "(an unreadable URL)"
-    if not password:
-        return url or ""
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{user}:{SECRET_MASK}@{host}" + (f":{port}" if port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 class JobStore(models.Model):

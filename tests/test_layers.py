@@ -10,6 +10,7 @@ APPS = [
     "accounts",
     "alerts",
     "audit",
+    "changes",
     "checks",
     "common",
     "incidents",
@@ -116,6 +117,7 @@ FLOOR = {
     "postmortems": 3,
     "checks": 3,
     "jobstores": 3,
+    "changes": 3,
     "vigil": 4,
 }
 

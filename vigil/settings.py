@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "postmortems",
     "alerts",
     "paging",
+    "changes",
     "vigil",  # the root: the dashboard and seed_demo, which composes every app
 ]
 
@@ -275,6 +276,15 @@ ENQUEUE_FLUSH_EVERY = env.float("ENQUEUE_FLUSH_EVERY", default=5.0)
 # scanned (seconds).
 CHECKS_TICK_SECONDS = env.float("CHECKS_TICK_SECONDS", default=5.0)
 JOBSTORES_SCAN_EVERY = env.float("JOBSTORES_SCAN_EVERY", default=60.0)
+# Changes and rollbacks: the Prometheus a team without its own reads its metrics from (empty:
+# none, the rollback advisor asks the responder), how long one query may take (seconds), and
+# the recovery watch after a rollback or mitigation: how long it watches (minutes), how often
+# it reads the metrics, and how often beat looks for due readings (seconds).
+PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="")
+PROMETHEUS_QUERY_TIMEOUT = env.float("PROMETHEUS_QUERY_TIMEOUT", default=3.0)
+RECOVERY_WATCH_MINUTES = env.float("RECOVERY_WATCH_MINUTES", default=15.0)
+RECOVERY_WATCH_INTERVAL_SECONDS = env.float("RECOVERY_WATCH_INTERVAL_SECONDS", default=60.0)
+RECOVERY_WATCH_TICK_SECONDS = env.float("RECOVERY_WATCH_TICK_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     # Tasks a broker outage left in the outbox go out once the broker is back.
     "outbox-flush": {
@@ -294,6 +304,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "jobstores.tasks.schedule_scans",
         "schedule": every(JOBSTORES_SCAN_EVERY),
         "options": {"expires": JOBSTORES_SCAN_EVERY},
+    },
+    # Recovery watches whose next reading is due (a restart loses none: they are rows).
+    "changes-recovery-tick": {
+        "task": "changes.tasks.recovery_watch_tick",
+        "schedule": every(RECOVERY_WATCH_TICK_SECONDS),
+        "options": {"expires": RECOVERY_WATCH_TICK_SECONDS * 2},
     },
     # On-call: pre-shift reminders (one per shift) and gap notices to managers (one per gap).
     "oncall-shift-reminders": {

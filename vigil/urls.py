@@ -14,6 +14,7 @@ urlpatterns = [
     path("live/", live.stream_view, name="live_stream"),
     path("checks/", include("checks.urls")),
     path("jobstores/", include("jobstores.urls")),
+    path("changes/", include("changes.urls")),
     path("login/", accounts_views.LoginView.as_view(), name="login"),
     path("logout/", accounts_views.LogoutView.as_view(), name="logout"),
     path("profile/", accounts_views.profile, name="profile"),
