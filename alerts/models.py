@@ -27,6 +27,8 @@ class IntegrationKind(models.TextChoices):
     # The one per team that Vigil's own dependency checks and job-store scans raise alerts
     # through; it takes no webhook.
     INTERNAL = "vigil", "Vigil checks and scans"
+    # Deploys, config and flag changes, not alerts: it takes the changes webhook.
+    CHANGES = "changes", "Change events (deploys, config, flags)"
 
 
 class Integration(models.Model):
@@ -58,9 +60,11 @@ class Integration(models.Model):
         return f"{self.name} ({self.get_kind_display()})"
 
     def webhook_path(self, token: str | None = None) -> str:
+        # Named, not imported: the changes app imports this one, and owns its webhook.
+        prefix = "changes_webhook" if self.kind == IntegrationKind.CHANGES else "alerts_webhook"
         if token:
-            return reverse("alerts_webhook_token", args=[self.public_id, token])
-        return reverse("alerts_webhook", args=[self.public_id])
+            return reverse(f"{prefix}_token", args=[self.public_id, token])
+        return reverse(prefix, args=[self.public_id])
 
     def webhook_url(self, token: str | None = None) -> str:
         return settings.SITE_URL + self.webhook_path(token)

@@ -1,4 +1,6 @@
-from alerts.models import AlertGroup, Integration, Silence
+from django.db.models import Case, Value, When
+
+from alerts.models import AlertGroup, GroupStatus, Integration, Silence
 from teams.access import team_roles
 
 
@@ -27,3 +29,22 @@ def silences_for_user(*, user):
 
 def groups_for_incident(*, incident):
     return list(incident.alert_groups.order_by("opened_at")[:50])
+
+
+def firing_groups_for_user(*, user):
+    """The open, firing alert groups of the person's teams that nobody silenced: critical
+    first, then the most recently active. One query."""
+    rank = Case(
+        When(severity="critical", then=Value(0)),
+        When(severity="warning", then=Value(1)),
+        default=Value(2),
+    )
+    qs = (
+        AlertGroup.objects.filter(
+            status=GroupStatus.FIRING, resolved_at__isnull=True, silenced=False
+        )
+        .select_related("team", "incident")
+        .annotate(severity_rank=rank)
+        .order_by("severity_rank", "-last_alert_at", "-pk")
+    )
+    return _team_filter(user, qs)

@@ -3,7 +3,7 @@ addresses)."""
 
 from django.db.models import OuterRef, Subquery
 
-from checks.models import Check, CheckResult
+from checks.models import Check, CheckResult, CheckState
 from teams.access import roles_at_least, team_roles
 from teams.models import Role, Team
 
@@ -38,3 +38,15 @@ def teams_managed_by(user):
 def check_history(check, limit: int = HISTORY_SHOWN) -> list[CheckResult]:
     """The latest `limit` results, oldest first (as the chart draws them)."""
     return list(reversed(check.results.order_by("-at", "-pk")[:limit]))
+
+
+def failing_checks_for(user):
+    """The person's teams' enabled checks that are down, each with its latest result's
+    words, the longest failing first (one query)."""
+    latest = CheckResult.objects.filter(dependency_check=OuterRef("pk")).order_by("-at", "-pk")
+    return (
+        checks_for(user)
+        .filter(state=CheckState.DOWN, enabled=True)
+        .annotate(last_detail=Subquery(latest.values("detail")[:1]))
+        .order_by("-consecutive_failures", "team__name", "name", "pk")
+    )

@@ -42,6 +42,9 @@ class Panel:
     # "top": above the note box, first thing a responder sees (matching runbooks);
     # "side": the side column beside the timeline.
     placement: str = "side"
+    # A link at the top of the page to the panel ("Runbook", "Recent changes"): on a phone
+    # every panel a responder needs first is one tap away. Empty: no link.
+    jump: str = ""
 
 
 _REFRESH_ON: dict[str, frozenset[str]] = {}
@@ -59,14 +62,28 @@ def register_part(name, *, refresh_on: Iterable[str]) -> None:
 
 
 def register_panel(
-    name, *, template, context, refresh_on: Iterable[str], order=50, placement="side"
+    name, *, template, context, refresh_on: Iterable[str], order=50, placement="side", jump=""
 ) -> None:
     if placement not in ("top", "side"):
         raise ValueError(f"Unknown panel placement {placement!r}.")
     register_part(name, refresh_on=refresh_on)
     _PANELS[name] = Panel(
-        name=name, template=template, context=context, order=order, placement=placement
+        name=name,
+        template=template,
+        context=context,
+        order=order,
+        placement=placement,
+        jump=jump,
     )
+
+
+def panel_jumps() -> list[tuple[str, str]]:
+    """(element id, link text) of the panels linked from the top of the page, in order."""
+    return [
+        (f"part-{panel.name}", panel.jump)
+        for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.name))
+        if panel.jump
+    ]
 
 
 def page_parts() -> frozenset[str]:

@@ -45,6 +45,7 @@ from incidents.models import (
 )
 from incidents.panels import (
     page_parts,
+    panel_jumps,
     panels_for,
     render_panel,
     trigger_refresh,
@@ -220,6 +221,7 @@ def _page_context(
         ]
         context["top_panels"] = [html for placement, html in rendered if placement == "top"]
         context["panels"] = [html for placement, html in rendered if placement == "side"]
+        context["jumps"] = panel_jumps()
     return context
 
 

@@ -15,6 +15,9 @@ from django.utils import timezone
 from alerts.models import AlertGroup, IntegrationKind
 from alerts.services import internal_alert
 from audit.services import audit_record
+from changes.models import ChangeKind, ChangeSource
+from changes.services import LIMITS as CHANGE_LIMITS
+from changes.services import ChangeError, change_record
 from common import live
 from common.enqueue import enqueue
 from common.inputs import check_text
@@ -497,7 +500,49 @@ def _record_flags(store, flags: dict, now) -> int:
         for change in changes:
             change.at = now
         FlagChange.objects.bulk_create(changes)
+        for change in changes:
+            _flag_change_event(store, change)
     return len(changes)
+
+
+# A flag's value as a change's summary shows it; flag values may be long JSON.
+FLAG_VALUE_SHOWN = 100
+
+
+def _flag_change_summary(change) -> str:
+    def shown(value):
+        return value if len(value) <= FLAG_VALUE_SHOWN else value[: FLAG_VALUE_SHOWN - 1] + "…"
+
+    if change.before is None:
+        what = f"appeared as {shown(change.after)}"
+    elif change.after is None:
+        what = f"deleted (was {shown(change.before)})"
+    else:
+        what = f"{shown(change.before)} → {shown(change.after)}"
+    return f"Feature flag {change.key}: {what}"[: CHANGE_LIMITS["summary"]]
+
+
+def _flag_change_event(store, change) -> None:
+    """The flag change as a change event, so it is on the timeline of the incidents it may
+    explain; called inside the transaction that stores the FlagChange."""
+    try:
+        change_record(
+            team=store.team,
+            service=store.name,
+            kind=ChangeKind.FLAG,
+            source=ChangeSource.FLAGS,
+            summary=_flag_change_summary(change),
+            author=change.by.username if change.by is not None else "",
+            # A reading dated by a clock ahead of this one must not be refused as a change
+            # from the future (and lose the scan's transaction with it).
+            occurred_at=min(change.at, timezone.now()),
+            external_id=f"flagchange:{change.pk}",
+            details={"jobstore": store.pk, "flag": change.key[:500]},
+        )
+    except ChangeError as exc:  # refused before anything was written: the reading stands
+        logger.warning(
+            "flag_change_not_recorded_as_change", store_id=store.pk, key=change.key, reason=str(exc)
+        )
 
 
 def flag_disable(*, store, key, by, incident=None) -> FlagChange:
@@ -528,6 +573,7 @@ def flag_disable(*, store, key, by, incident=None) -> FlagChange:
         change = FlagChange.objects.create(
             store=store, key=key, before=before, after=off, at=now, by=by, incident=incident
         )
+        _flag_change_event(store, change)
         audit_record(
             actor=by,
             action="jobstore.flag_disable",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 
 from oncall.models import (
     ContactMethod,
@@ -586,3 +586,22 @@ def fairness_report(
             row.nights += n
             row.weekends += w
     return sorted(rows.values(), key=lambda r: (-r.total, str(r.user)))
+
+
+# "All teams" on the dashboard while there are no more than this many.
+FEW_TEAMS = 4
+
+
+def dashboard_oncall(*, user, at: dt.datetime, shown: int, few: int = FEW_TEAMS):
+    """Who is on call now for the dashboard: every team's while there are only a few teams,
+    else the person's own teams'; the first `shown` by name. (board, how many teams in all),
+    in a fixed number of queries (oncall_now_board's and one)."""
+    mine = Membership.objects.filter(team_id=OuterRef("pk"), user_id=user.pk)
+    teams = list(
+        Team.objects.annotate(is_mine=Exists(mine)).order_by("name").values_list("pk", "is_mine")
+    )
+    ids = [pk for pk, is_mine in teams if is_mine or len(teams) <= few]
+    board = oncall_now_board(
+        teams=Team.objects.filter(pk__in=ids[:shown]).order_by("name"), at=at, viewer=user
+    )
+    return board, len(ids)

@@ -1,11 +1,11 @@
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.urls import reverse
 
 from common.links import http_url
-from incidents.models import EventKind, TimelineEvent
+from incidents.models import EventKind, Status, TimelineEvent
 from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
 from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
 from teams.access import has_team_role, role_in, sees_contact_values
@@ -120,4 +120,37 @@ def ack_page_for(*, page_id) -> AckPage | None:
         runbook_url=runbook_url,
         external_runbook_url=external,
         time_zone=_zone_name(page.user.time_zone),
+    )
+
+
+# Escalations that still page people: acknowledging one of their pages stops them.
+STILL_PAGING = (EscalationStatus.ACTIVE, EscalationStatus.EXHAUSTED)
+
+
+def open_pages_for(*, user):
+    """The pages addressed to the person that nobody acknowledged and that still page, one
+    per incident (its newest page to them), most severe first, then newest. One query."""
+    newer = Page.objects.filter(
+        escalation_id=OuterRef("escalation_id"), user_id=user.pk, pk__gt=OuterRef("pk")
+    )
+    return (
+        Page.objects.filter(
+            user_id=user.pk,
+            acknowledged_at__isnull=True,
+            escalation__status__in=STILL_PAGING,
+        )
+        .exclude(incident__status=Status.RESOLVED)
+        .filter(~Exists(newer))
+        .select_related("incident__severity", "incident__team", "escalation")
+        .order_by("incident__severity__level", "-created_at", "-pk")
+    )
+
+
+def page_for_recipient(*, page_id, user) -> Page | None:
+    """One of the person's own pages (anyone else's is None), with its escalation and who
+    acknowledged it."""
+    return (
+        Page.objects.select_related("incident", "escalation__acknowledged_by")
+        .filter(pk=page_id, user_id=user.pk)
+        .first()
     )

@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from common.markdown import render_markdown
@@ -14,13 +14,14 @@ from postmortems.models import (
     OPEN_ACTION_STATUSES,
     ActionItem,
     ActionItemStatus,
+    Approval,
     Postmortem,
     PostmortemStatus,
     ReviewComment,
     ReviewThread,
 )
 from teams import access
-from teams.models import Membership, Team
+from teams.models import Membership, Role, Team
 
 SIMILAR_LIMIT = 5
 SIMILAR_SCAN_LIMIT = 500
@@ -247,3 +248,41 @@ def incident_panel_context(*, incident, user):
         and access.can(user, access.CHANGE, incident),
         "similar": similar_incidents(incident=incident, user=user),
     }
+
+
+def overdue_action_items_for(*, user):
+    """Open action items past their due date that the person owns or that belong to their
+    teams (those they may see), theirs first, then the longest overdue. One query."""
+    teams = list(access.team_roles(user))
+    return (
+        ActionItem.objects.filter(access.visible_filter(user, "incident__"))
+        .filter(Q(owner_id=user.pk) | Q(team_id__in=teams) | Q(incident__team_id__in=teams))
+        .filter(status__in=OPEN_ACTION_STATUSES, due_date__lt=timezone.localdate())
+        .select_related("owner", "team", "incident")
+        .annotate(is_mine=Case(When(owner_id=user.pk, then=Value(True)), default=Value(False)))
+        .order_by("-is_mine", "due_date", "priority", "id")
+    )
+
+
+def postmortems_awaiting_review_by(*, user):
+    """Postmortems in review that the person has not approved yet and is asked to look at:
+    as one of its reviewers, or as a manager of its team (who may approve it). The soonest
+    due first. One query."""
+    managed = access.roles_at_least(Role.MANAGER)
+    managed_teams = [t for t, role in access.team_roles(user).items() if role in managed]
+    is_reviewer = Exists(
+        Postmortem.reviewers.through.objects.filter(postmortem_id=OuterRef("pk"), user_id=user.pk)
+    )
+    approved = Exists(Approval.objects.filter(postmortem_id=OuterRef("pk"), approver_id=user.pk))
+    # An administrator may approve every team's postmortems.
+    asked = (
+        Q() if user.is_superuser else Q(is_reviewer=True) | Q(incident__team_id__in=managed_teams)
+    )
+    return (
+        postmortem_queryset()
+        .filter(access.visible_filter(user, "incident__"))
+        .filter(status__in=[PostmortemStatus.IN_REVIEW, PostmortemStatus.APPROVED])
+        .annotate(is_reviewer=is_reviewer, approved_by_me=approved)
+        .filter(asked, approved_by_me=False)
+        .order_by("due_at", "id")
+    )

@@ -16,6 +16,7 @@ class RunbooksConfig(AppConfig):
             context=incident_panel_context,
             order=10,
             placement="top",
+            jump="Runbook",
             # Runbooks are offered by the incident's alerts; ticks move the progress.
             refresh_on={EventKind.ALERT, EventKind.RUNBOOK_STEP},
         )

@@ -6,7 +6,10 @@ from teams.models import Team
 
 
 class Command(BaseCommand):
-    help = "Create an alert integration for a team; the last line printed is its webhook URL."
+    help = (
+        "Create an integration for a team (alerts, or with kind 'changes' change events); the "
+        "last line printed is its webhook URL."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=IntegrationKind.values)
@@ -23,4 +26,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Created {integration} for {found}. The token is shown only once.")
         self.stdout.write(f"Bearer token: {token}")
+        if integration.kind == IntegrationKind.CHANGES:
+            # GitHub cannot send a Bearer header, and Vigil keeps only the token's hash, so
+            # GitHub needs the URL with the token in it and the token as the signing secret.
+            self.stdout.write(
+                "For a GitHub webhook: use the URL below as the Payload URL (content type "
+                "application/json), set the token above as the webhook's Secret, and choose "
+                "the 'Deployment statuses' event."
+            )
         self.stdout.write(integration.webhook_url(token))

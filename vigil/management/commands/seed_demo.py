@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts import demo as accounts_demo
 from alerts import demo as alerts_demo
+from changes import demo as changes_demo
 from incidents import demo as incidents_demo
 from oncall import demo as oncall_demo
 from postmortems import demo as postmortems_demo
@@ -21,10 +22,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = accounts_demo.seed()
             team = oncall_demo.seed(users=users)
-            incidents_demo.seed(team=team, users=users)
+            incident = incidents_demo.seed(team=team, users=users)
             postmortems_demo.seed(team=team, users=users)
             runbooks_demo.seed(team=team, users=users)
             alerts_demo.seed(team=team, users=users)
+            changes_demo.seed(team=team, users=users, incident=incident)
         self.stdout.write(
             f"Demo data ready: log in as {', '.join(sorted(users))} "
             f"with password {accounts_demo.DEMO_PASSWORD!r}."
