@@ -14,6 +14,9 @@ from alerts.payloads import MAX_BODY_BYTES as WEBHOOK_BODY_MAX_BYTES  # noqa: E4
 application = BodySizeLimit(
     django_application,
     default=settings.REQUEST_BODY_MAX_BYTES,
-    prefixes={"/alerts/webhook/": WEBHOOK_BODY_MAX_BYTES},
+    prefixes={
+        "/alerts/webhook/": WEBHOOK_BODY_MAX_BYTES,
+        "/changes/webhook/": WEBHOOK_BODY_MAX_BYTES,
+    },
 )
 settle_web_process()
