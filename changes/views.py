@@ -166,5 +166,6 @@ def change_list(request):
 
 
 # For the panels' registration: the kinds that change what each shows.
-CHANGES_PANEL_REFRESH = {EventKind.CHANGE, EventKind.IMPACT, EventKind.STATUS}
-ROLLBACK_PANEL_REFRESH = {EventKind.ROLLBACK, EventKind.RECOVERY, EventKind.STATUS}
+# (An edited impact start moves the changes' window; the panel shows it at the next load.)
+CHANGES_PANEL_REFRESH = {EventKind.CHANGE}
+ROLLBACK_PANEL_REFRESH = {EventKind.ROLLBACK, EventKind.RECOVERY}

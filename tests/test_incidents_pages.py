@@ -5,6 +5,7 @@ from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -373,16 +374,17 @@ def test_the_timeline_filter_over_htmx_renders_only_the_timeline(incident, respo
 
 def test_the_timeline_exports_as_the_postmortem_markdown_table(incident, responder):
     client = client_for(responder)
-    at = timezone.now().replace(hour=3, minute=14, second=0, microsecond=0)
-    if at > timezone.now():
-        at -= timedelta(days=1)
-    services.timeline_note_add(
-        incident=incident,
-        body="On-call (Alex) acknowledges | alert",
-        author=responder,
-        occurred_at=at,
-    )
-    response = client.get(url("incident_timeline_md", incident.pk))
+    # At noon of the incident's day, so 03:14 falls on that day too (shown as a time only).
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    at = noon.replace(hour=3, minute=14)
+    with time_machine.travel(noon, tick=True):
+        services.timeline_note_add(
+            incident=incident,
+            body="On-call (Alex) acknowledges | alert",
+            author=responder,
+            occurred_at=at,
+        )
+        response = client.get(url("incident_timeline_md", incident.pk))
     assert response["Content-Type"].startswith("text/markdown")
     lines = response.content.decode().splitlines()
     assert lines[:2] == ["| Time | Event |", "|------|-------|"]
