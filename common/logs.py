@@ -84,6 +84,9 @@ def configure_logging(*, fmt: str, level: str) -> None:
             "loggers": {
                 "django.db.backends": {"level": "WARNING"},
                 "django.server": {"level": "WARNING"},
+                # At DEBUG the template engine logs each missing variable with the repr of
+                # the whole context: queries for lazy relations, and CSRF tokens in the log.
+                "django.template": {"level": "INFO"},
             },
         }
     )

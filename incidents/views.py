@@ -315,7 +315,7 @@ def _refuse(request, incident, message, *, status=400):
     log.info("incident.action_refused", incident_id=incident.pk, reason=message)
     messages.error(request, message)
     if request.htmx:
-        response = render(request, "includes/messages.html", status=status)
+        response = render(request, "includes/messages.html", {"oob": False}, status=status)
         response["HX-Retarget"] = "#messages"
         response["HX-Reswap"] = "outerHTML"
         return response

@@ -125,6 +125,22 @@ def test_a_revoked_feed_url_stays_out_of_the_request_log(client, caplog, vigil_l
     assert "/oncall/feeds/" in vigil_log.getvalue()
 
 
+def test_at_debug_a_page_logs_neither_its_template_context_nor_its_csrf_token(
+    client, caplog, vigil_log
+):
+    """At DEBUG Django's template engine logs a missing variable with the repr of the whole
+    context: the CSRF token, and a query for each lazy relation in it. Vigil keeps that
+    logger at INFO, whatever the root level."""
+    team, people = oncall_team()
+    login(client, people["primary"])
+    caplog.set_level(logging.DEBUG)
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())[1]
+    assert not [r for r in caplog.records if r.name.startswith("django.template")]
+    assert token not in caplog.text + vigil_log.getvalue()
+
+
 def test_a_structlog_event_that_carries_a_secret_path_is_redacted(vigil_log):
     structlog.get_logger("vigil.test").info("fetched", path=f"/oncall/feeds/{SECRET}.ics")
     line = vigil_log.getvalue()
