@@ -19,6 +19,7 @@ APPS = [
     "paging",
     "postmortems",
     "runbooks",
+    "status",
     "teams",
     "vigil",
 ]
@@ -118,6 +119,7 @@ FLOOR = {
     "checks": 3,
     "jobstores": 3,
     "changes": 3,
+    "status": 3,
     "vigil": 4,
 }
 

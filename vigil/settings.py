@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "alerts",
     "paging",
     "changes",
+    "status",
     "vigil",  # the root: the dashboard and seed_demo, which composes every app
 ]
 

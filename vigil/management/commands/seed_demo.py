@@ -11,6 +11,7 @@ from incidents import demo as incidents_demo
 from oncall import demo as oncall_demo
 from postmortems import demo as postmortems_demo
 from runbooks import demo as runbooks_demo
+from status import demo as status_demo
 
 
 class Command(BaseCommand):
@@ -27,6 +28,7 @@ class Command(BaseCommand):
             runbooks_demo.seed(team=team, users=users)
             alerts_demo.seed(team=team, users=users)
             changes_demo.seed(team=team, users=users, incident=incident)
+            status_demo.seed(team=team, users=users, incident=incident)
         self.stdout.write(
             f"Demo data ready: log in as {', '.join(sorted(users))} "
             f"with password {accounts_demo.DEMO_PASSWORD!r}."
