@@ -111,6 +111,11 @@ class Component(models.Model):
     description = models.CharField(max_length=300, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    alert_service = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The `service` label of this component's alerts: silenced during maintenance.",
+    )
 
     class Meta:
         ordering = ["position", "name"]
@@ -252,6 +257,7 @@ class Maintenance(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    silences = models.ManyToManyField("alerts.Silence", blank=True, related_name="+")
 
     class Meta:
         ordering = ["starts_at", "id"]
@@ -270,3 +276,150 @@ class Maintenance(models.Model):
         if at < self.ends_at:
             return MaintenanceStatus.IN_PROGRESS
         return MaintenanceStatus.COMPLETED
+
+
+class SubscriberKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class Subscriber(models.Model):
+    """Someone told of a page's public updates and maintenance. An email subscriber is told
+    nothing before confirming (double opt-in); an unsubscribed one never again. No
+    components chosen means all of them."""
+
+    page = models.ForeignKey(StatusPage, on_delete=models.CASCADE, related_name="subscribers")
+    kind = models.CharField(max_length=8, choices=SubscriberKind.choices)
+    address = models.CharField(max_length=500, help_text="An email address or an https URL.")
+    components = models.ManyToManyField(Component, blank=True, related_name="subscribers")
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page", "kind", "address"], name="status_subscriber_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["page", "id"],
+                condition=Q(confirmed_at__isnull=False, unsubscribed_at__isnull=True),
+                name="status_subscriber_active",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} subscriber of {self.page}"
+
+    @property
+    def is_active(self):
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+
+class NoticeState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SubscriberNotice(models.Model):
+    """One subscriber told of one public update or maintenance window: the per-subscriber
+    record the worker sends from, retries and never sends twice."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="notices")
+    update = models.ForeignKey(
+        StatusUpdate, on_delete=models.CASCADE, null=True, blank=True, related_name="notices"
+    )
+    maintenance = models.ForeignKey(
+        Maintenance, on_delete=models.CASCADE, null=True, blank=True, related_name="notices"
+    )
+    state = models.CharField(max_length=8, choices=NoticeState.choices, default=NoticeState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "update"],
+                condition=Q(update__isnull=False),
+                name="status_notice_update_once",
+            ),
+            models.UniqueConstraint(
+                fields=["subscriber", "maintenance"],
+                condition=Q(maintenance__isnull=False),
+                name="status_notice_maintenance_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(update__isnull=False, maintenance__isnull=True)
+                | Q(update__isnull=True, maintenance__isnull=False),
+                name="status_notice_of_one_thing",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="status_notice_due",
+            )
+        ]
+
+    def __str__(self):
+        return f"Notice {self.pk} to subscriber {self.subscriber_id} ({self.state})"
+
+
+class StakeholderKind(models.TextChoices):
+    PERSON = "person", "A person in Vigil (in-app and their contact methods)"
+    EMAIL = "email", "An email address"
+    SLACK = "slack", "A Slack-compatible webhook channel"
+
+
+class Stakeholder(models.Model):
+    """Someone a team keeps informed of its incidents' updates."""
+
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="stakeholders")
+    kind = models.CharField(max_length=8, choices=StakeholderKind.choices)
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    address = models.CharField(max_length=500, blank=True, help_text="Email address or URL.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_private(self):
+        return False
+
+
+class UpdateReminder(models.Model):
+    """The worker's reminder that an incident's update is due: one per due time, so a
+    restart or a second worker never reminds twice."""
+
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.CASCADE, related_name="update_reminders"
+    )
+    due_at = models.DateTimeField()
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "due_at"], name="status_reminder_once")
+        ]
+
+    def __str__(self):
+        return f"Update reminder for incident #{self.incident_id} due {self.due_at:%H:%M}"
