@@ -89,7 +89,7 @@ def _publish_tick():
     publish("paging.tasks.engine_tick", kwargs={"requested_at": time.time()}, expires=300)
 
 
-def _outbox_write(rows: list[Notification], *, fresh=False) -> None:
+def outbox_write(rows: list[Notification], *, fresh=False) -> None:
     """Insert outbox rows (an existing key is left alone) and deliver them after commit.
     `fresh`: no key can exist yet (each names a row made in this transaction), so the
     insert returns the ids and nothing is read back."""
@@ -211,7 +211,7 @@ def _pagerduty(*, incident, action, routing=None, round_key=""):
             return
         round_key = latest.removeprefix(f"pd:{incident.pk}:trigger")
     facts = messages.alert_facts(incident=incident)
-    _outbox_write(
+    outbox_write(
         [
             Notification(
                 key=f"pd:{incident.pk}:{action}{round_key}",
@@ -237,7 +237,7 @@ def chat_post(*, group, channel, routing, at=None):
         logger.info("chat_channel_not_configured", team_id=group.team_id, channel=channel)
         return
     facts = messages.alert_facts(incident=group.incident, group=group)
-    _outbox_write(
+    outbox_write(
         [
             Notification(
                 key=f"chat:{group.pk}:{channel}",
@@ -416,7 +416,7 @@ def _page_people(*, escalation, run, users, now):
                     payload=payload,
                 )
             )
-    _outbox_write(rows, fresh=True)
+    outbox_write(rows, fresh=True)
 
 
 def outbox_requeue(*, now=None) -> int:

@@ -1,7 +1,10 @@
 from django.contrib import admin
+from django.db import transaction
 
 from audit.admin_base import AuditedAdmin
+from status.maintenance import maintenance_silences_sync
 from status.models import Component, ComponentGroup, Maintenance, StatusPage
+from status.subscribers import notices_for_maintenance
 
 
 class ComponentInline(admin.TabularInline):
@@ -33,3 +36,18 @@ class MaintenanceAdmin(AuditedAdmin):
     list_display = ["name", "page", "starts_at", "ends_at", "cancelled_at"]
     list_filter = ["page"]
     filter_horizontal = ["components"]
+    exclude = ["silences", "created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The components are saved now: silence their alerts for the window, and tell the
+        # subscribers of a new one.
+        maintenance_silences_sync(maintenance=form.instance, by=request.user)
+        if not change:
+            pk = form.instance.pk
+            transaction.on_commit(lambda: notices_for_maintenance(pk), robust=True)

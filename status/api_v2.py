@@ -15,6 +15,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from status import selectors
+from status.caching import served_from_cache
 from status.models import STATUS_RANK, ComponentStatus, MaintenanceStatus
 
 # Statuspage lists the 50 most recent incidents and scheduled maintenances.
@@ -70,6 +71,7 @@ def statuspage_api(view):
 
     # Nothing here writes, so a POST is answered 405 rather than a CSRF 403.
     @csrf_exempt
+    @served_from_cache
     @wraps(view)
     def answer(request, slug=None):
         if request.method not in READ_METHODS:

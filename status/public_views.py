@@ -21,6 +21,7 @@ from common.inputs import parse_id
 from common.links import http_url
 from common.markdown import render_markdown
 from status import selectors
+from status.caching import served_from_cache
 from status.models import (
     Component,
     ComponentImpact,
@@ -45,7 +46,7 @@ BADGE_COLOURS = {
 def public_page(view):
     """No login, GET and HEAD only, and a short public cache so a rush of readers during an
     outage is served by proxies."""
-    return require_safe(cache_control(public=True, max_age=5)(view))
+    return require_safe(served_from_cache(cache_control(public=True, max_age=5)(view)))
 
 
 def _page_or_404(slug):

@@ -18,6 +18,7 @@ from status.models import (
     StatusUpdate,
     UpdateTemplate,
 )
+from status.subscribers import notices_for_update
 from status.wording import DEFAULTS, WordingError, placeholders_in
 from teams.access import has_team_role
 from teams.models import Role
@@ -180,6 +181,8 @@ def status_update_post(
         update.save(update_fields=["timeline_event"])
         if public:
             status_page_updated(incident=incident, at=now)
+            # The page's subscribers are told once the update is committed.
+            transaction.on_commit(lambda: notices_for_update(update.pk), robust=True)
         audit_record(
             actor=by,
             action="status.update_public" if public else "status.update_internal",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from status import api_v2, public_views, views
+from status import api_v2, public_views, stakeholder_views, subscriber_views, views
 
 # The public pages come first; /status/ serves the default page, /status/p/<slug>/ any page.
 urlpatterns = [
@@ -57,4 +57,27 @@ urlpatterns = [
     # For the team (signed in): post an update from a template, edit the templates.
     path("incidents/<int:pk>/update/", views.update_post, name="status_update_post"),
     path("teams/<slug:slug>/templates/", views.team_templates, name="status_team_templates"),
+    path(
+        "teams/<slug:slug>/stakeholders/",
+        stakeholder_views.stakeholders,
+        name="status_stakeholders",
+    ),
+    path(
+        "teams/<slug:slug>/stakeholders/<str:pk>/remove/",
+        stakeholder_views.stakeholder_delete,
+        name="status_stakeholders_remove",
+    ),
+    # Subscribers (public, no login): subscribe, confirm by mail, one-click unsubscribe.
+    path("subscribe/", subscriber_views.subscribe, name="status_subscribe"),
+    path("confirm/<str:token>/", subscriber_views.confirm, name="status_confirm"),
+    path("unsubscribe/<str:token>/", subscriber_views.unsubscribe, name="status_unsubscribe"),
+    path("p/<slug:slug>/subscribe/", subscriber_views.subscribe, name="status_subscribe_named"),
+    path(
+        "p/<slug:slug>/confirm/<str:token>/", subscriber_views.confirm, name="status_confirm_named"
+    ),
+    path(
+        "p/<slug:slug>/unsubscribe/<str:token>/",
+        subscriber_views.unsubscribe,
+        name="status_unsubscribe_named",
+    ),
 ]

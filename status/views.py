@@ -3,13 +3,17 @@ phase's template, and a team's own templates."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
 from common.inputs import parse_id
 from incidents.models import EventKind
 from incidents.selectors import incident_for_page
+from paging.models import Notification
+from status.cadence import REMINDER_PURPOSE, update_overdue
 from status.models import (
     IMPACT_FOR_SEVERITY,
     Component,
@@ -17,15 +21,18 @@ from status.models import (
     Impact,
     Phase,
     PublicIncident,
+    Stakeholder,
     StatusPage,
     StatusUpdate,
 )
 from status.services import StatusError, status_update_post, template_save, templates_for
+from status.stakeholders import STAKEHOLDER_PURPOSE, stakeholders_tell
 from status.wording import PLACEHOLDERS, fill, values_for
 from teams.access import CHANGE, MANAGE, can, get_object_for_user, team_roles
 from teams.models import Team
 
 RECENT_UPDATES = 5
+RECENT_DELIVERIES = 20
 
 
 def pages_for(*, user, incident) -> list[StatusPage]:
@@ -44,11 +51,20 @@ def panel_context(*, incident, user) -> dict:
         .order_by("-posted_at", "-id")[:RECENT_UPDATES]
     )
     public = list(PublicIncident.objects.filter(incident_id=incident.pk).select_related("page"))
+    deliveries = list(
+        Notification.objects.filter(
+            incident_id=incident.pk, purpose__in=[STAKEHOLDER_PURPOSE, REMINDER_PURPOSE]
+        )
+        .select_related("user")
+        .order_by("-created_at", "-id")[:RECENT_DELIVERIES]
+    )
     return {
         "updates": updates,
         "public_incidents": public,
         "phases": Phase.choices,
         "can_change": incident.is_open and can(user, CHANGE, incident),
+        "overdue": update_overdue(incident=incident) if incident.is_open else None,
+        "deliveries": deliveries,
     }
 
 
@@ -77,27 +93,32 @@ def update_post(request, pk):
     page = None
     if audience != "internal":
         page = next((p for p in pages if p.pk == parse_id(audience)), None)
+    tell = data.get("tell_stakeholders") == "on"
     error = ""
     if request.method == "POST":
         if audience != "internal" and page is None:
             error = "Pick one of the status pages listed, or Internal."
         else:
             try:
-                status_update_post(
-                    incident=incident,
-                    phase=phase,
-                    body=data.get("body", ""),
-                    by=request.user,
-                    public=page is not None,
-                    page=page,
-                    name=data.get("public_name", ""),
-                    impact=data.get("impact") or None,
-                    components=_components_from(request.POST, page) if page else None,
-                )
+                with transaction.atomic():
+                    update = status_update_post(
+                        incident=incident,
+                        phase=phase,
+                        body=data.get("body", ""),
+                        by=request.user,
+                        public=page is not None,
+                        page=page,
+                        name=data.get("public_name", ""),
+                        impact=data.get("impact") or None,
+                        components=_components_from(request.POST, page) if page else None,
+                    )
+                    told = stakeholders_tell(update=update) if tell else []
             except StatusError as exc:
                 error = str(exc)
             else:
                 where = f"published on {page.title}" if page else "posted (internal)"
+                if tell:
+                    where += f", and {len(told)} message{pluralize(len(told))} to the stakeholders"
                 messages.success(request, f"Status update {where}.")
                 return redirect(f"{incident.get_absolute_url()}#part-communications")
     known_as = dict(
@@ -120,6 +141,7 @@ def update_post(request, pk):
             "phase": phase,
             "phases": Phase.choices,
             "body": body,
+            "audience": audience,
             "page_choices": [(p, known_as.get(p.pk, ""), p == page) for p in pages],
             "component_choices": [(p, by_page[p.pk]) for p in pages if by_page[p.pk]],
             "public_name": data.get("public_name", ""),
@@ -127,6 +149,8 @@ def update_post(request, pk):
             or IMPACT_FOR_SEVERITY.get(incident.severity.level, Impact.MINOR),
             "impacts": Impact.choices,
             "statuses": ComponentStatus.choices,
+            "tell_stakeholders": tell,
+            "stakeholder_count": Stakeholder.objects.filter(team_id=incident.team_id).count(),
             "error": error,
         },
         status=400 if error else 200,

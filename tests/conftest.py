@@ -43,6 +43,15 @@ def _eager_celery_off(settings):
 
 
 @pytest.fixture(autouse=True)
+def _status_pages_uncached():
+    """A rolled-back test leaves its public pages in the cache under the same generation;
+    the next test starts a new one."""
+    from status.caching import _move_on
+
+    _move_on()
+
+
+@pytest.fixture(autouse=True)
 def _outbound_allows_loopback(settings):
     settings.OUTBOUND_ALLOWED_HOSTS = [LOOPBACK_RECEIVERS]
 
@@ -148,3 +157,20 @@ def web_process():
     finally:
         process.stop()
         connection.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A fixture named `page` makes pytest-playwright parametrise a test and start Chromium;
+    in a database test that leaves Playwright's event loop running for every async test after
+    it. Browser tests say so with the browser marker; any other test must not be given one."""
+    strays = [
+        item.nodeid
+        for item in items
+        if "browser_name" in getattr(getattr(item, "callspec", None), "params", {})
+        and item.get_closest_marker("browser") is None
+    ]
+    if strays:
+        raise pytest.UsageError(
+            "These tests get a browser without the browser marker (a fixture named 'page'?): "
+            + ", ".join(strays[:5])
+        )

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
-from incidents.models import Incident, Severity
+from incidents.models import Severity
 from incidents.services import incident_declare
 from status.models import Component, ComponentGroup, Maintenance, StatusPage
 from status.services import status_update_post
@@ -28,21 +28,21 @@ def responder(team):
 
 
 @pytest.fixture
-def page(team):
+def status_page(team):
     return StatusPage.objects.create(
         slug="acme", title="Acme", team=team, is_default=True, time_zone="Europe/Berlin"
     )
 
 
 @pytest.fixture
-def api(page):
-    core = ComponentGroup.objects.create(page=page, name="Core")
-    return Component.objects.create(page=page, group=core, name="API", created_at=LONG_AGO)
+def api(status_page):
+    core = ComponentGroup.objects.create(page=status_page, name="Core")
+    return Component.objects.create(page=status_page, group=core, name="API", created_at=LONG_AGO)
 
 
 @pytest.fixture
-def web(page):
-    return Component.objects.create(page=page, name="Web", position=1, created_at=LONG_AGO)
+def web(status_page):
+    return Component.objects.create(page=status_page, name="Web", position=1, created_at=LONG_AGO)
 
 
 @pytest.fixture
@@ -64,9 +64,16 @@ def declare(team, by, title="db-7 disk full on the primary", private=False):
     )
 
 
-def post_public(incident, page, by, body, phase="investigating", name=None, **kw):
+def post_public(incident, status_page, by, body, phase="investigating", name=None, **kw):
     return status_update_post(
-        incident=incident, phase=phase, body=body, by=by, public=True, page=page, name=name, **kw
+        incident=incident,
+        phase=phase,
+        body=body,
+        by=by,
+        public=True,
+        page=status_page,
+        name=name,
+        **kw,
     )
 
 
@@ -74,14 +81,14 @@ def post_internal(incident, by, body):
     return status_update_post(incident=incident, phase="identified", body=body, by=by)
 
 
-def everything_public(client, page, incident_id):
+def everything_public(client, status_page, incident_id):
     """Every public page and feed of the default page, as one text."""
     urls = [
         reverse("status_page"),
         reverse("status_history"),
         reverse("status_atom"),
         reverse("status_rss"),
-        reverse("status_page_named", kwargs={"slug": page.slug}),
+        reverse("status_page_named", kwargs={"slug": status_page.slug}),
     ]
     texts = [client.get(url).content.decode() for url in urls]
     detail = client.get(reverse("status_incident", kwargs={"pk": incident_id}))
@@ -94,12 +101,12 @@ def everything_public(client, page, incident_id):
 
 
 def test_the_page_shows_a_public_update_and_its_components_status(
-    client, team, responder, page, api, web
+    client, team, responder, status_page, api, web
 ):
     incident = declare(team, responder)
     post_public(
         incident,
-        page,
+        status_page,
         responder,
         "Some **checkouts** fail; we are looking into it.",
         name="Checkout errors",
@@ -128,17 +135,21 @@ def test_the_page_shows_a_public_update_and_its_components_status(
     assert "Times are shown in Europe/Berlin." in html
 
 
-def test_the_page_says_all_systems_operational_without_incidents(client, page, api):
+def test_the_page_says_all_systems_operational_without_incidents(client, status_page, api):
     response = client.get(reverse("status_page_named", kwargs={"slug": "acme"}))
 
     assert response.status_code == 200
     assert "All Systems Operational" in response.content.decode()
 
 
-def test_the_page_sanitises_what_an_update_says(client, team, responder, page, api):
+def test_the_page_sanitises_what_an_update_says(client, team, responder, status_page, api):
     incident = declare(team, responder)
     post_public(
-        incident, page, responder, "<script>alert(1)</script> [x](javascript:alert(2))", name="Odd"
+        incident,
+        status_page,
+        responder,
+        "<script>alert(1)</script> [x](javascript:alert(2))",
+        name="Odd",
     )
 
     html = client.get(reverse("status_page")).content.decode()
@@ -147,17 +158,17 @@ def test_the_page_sanitises_what_an_update_says(client, team, responder, page, a
     assert "javascript:" not in html
 
 
-def test_the_page_shows_upcoming_maintenance(client, page, api):
+def test_the_page_shows_upcoming_maintenance(client, status_page, api):
     now = dt.datetime.now(dt.UTC)
     window = Maintenance.objects.create(
-        page=page,
+        page=status_page,
         name="Database upgrade",
         starts_at=now + dt.timedelta(days=1),
         ends_at=now + dt.timedelta(days=1, hours=2),
     )
     window.components.add(api)
     Maintenance.objects.create(
-        page=page,
+        page=status_page,
         name="Last month's move",
         starts_at=now - dt.timedelta(days=30),
         ends_at=now - dt.timedelta(days=30, hours=-1),
@@ -170,21 +181,21 @@ def test_the_page_shows_upcoming_maintenance(client, page, api):
     assert "Last month&#x27;s move" not in html and "Last month's move" not in html
 
 
-def test_the_page_shows_only_an_https_logo(client, page, api):
-    page.logo_url = "https://cdn.acme.example/logo.png"
-    page.save()
+def test_the_page_shows_only_an_https_logo(client, status_page, api):
+    status_page.logo_url = "https://cdn.acme.example/logo.png"
+    status_page.save()
     response = client.get(reverse("status_page"))
     assert 'src="https://cdn.acme.example/logo.png"' in response.content.decode()
     assert "img-src 'self' https://cdn.acme.example" in response["Content-Security-Policy"]
 
-    page.logo_url = "http://cdn.acme.example/logo.png"
-    page.save()
+    status_page.logo_url = "http://cdn.acme.example/logo.png"
+    status_page.save()
     response = client.get(reverse("status_page"))
     assert "logo.png" not in response.content.decode()
     assert "cdn.acme.example" not in response["Content-Security-Policy"]
 
 
-def test_the_page_answers_head_and_refuses_post(client, page, api):
+def test_the_page_answers_head_and_refuses_post(client, status_page, api):
     assert client.head(reverse("status_page")).status_code == 200
     assert client.post(reverse("status_page")).status_code == 405
 
@@ -193,39 +204,39 @@ def test_the_page_answers_head_and_refuses_post(client, page, api):
 
 
 def test_it_never_shows_an_internal_update_or_the_internal_title(
-    client, team, responder, page, api
+    client, team, responder, status_page, api
 ):
     incident = declare(team, responder, title="Internal: db-7 disk full")
     post_internal(incident, responder, "Root cause is the cron job Bob wrote")
     post_public(
-        incident, page, responder, "Checkouts fail for some people.", name="Checkout errors"
+        incident, status_page, responder, "Checkouts fail for some people.", name="Checkout errors"
     )
     post_internal(incident, responder, "Bob is rolling back the cron job")
 
-    text = everything_public(client, page, incident.pk)
+    text = everything_public(client, status_page, incident.pk)
 
     assert "Checkouts fail for some people." in text
     assert "Bob" not in text
     assert "db-7" not in text
 
 
-def test_it_never_shows_a_private_incident(client, team, responder, page, api):
+def test_it_never_shows_a_private_incident(client, team, responder, status_page, api):
     incident = declare(team, responder, title="Security: leaked key", private=True)
     post_internal(incident, responder, "Rotating the leaked signing key")
 
-    text = everything_public(client, page, incident.pk)
+    text = everything_public(client, status_page, incident.pk)
 
     assert "leaked" not in text
     assert client.get(reverse("status_incident", kwargs={"pk": incident.pk})).status_code == 404
 
 
 def test_it_hides_an_incident_made_private_after_its_public_update(
-    client, team, responder, page, api
+    client, team, responder, status_page, api
 ):
     incident = declare(team, responder)
     post_public(
         incident,
-        page,
+        status_page,
         responder,
         "Logins fail for everyone.",
         name="Login failures",
@@ -233,9 +244,11 @@ def test_it_hides_an_incident_made_private_after_its_public_update(
     )
     assert "Login failures" in client.get(reverse("status_page")).content.decode()
 
-    Incident.objects.filter(pk=incident.pk).update(is_private=True)
+    # As the admin does it: a save, which also drops the pages' cached answers.
+    incident.is_private = True
+    incident.save(update_fields=["is_private"])
 
-    text = everything_public(client, page, incident.pk)
+    text = everything_public(client, status_page, incident.pk)
     assert "Login failures" not in text
     assert "Logins fail" not in text
     assert "sp-status-major_outage" not in text
@@ -247,23 +260,25 @@ def test_it_hides_an_incident_made_private_after_its_public_update(
 
 
 def test_history_lists_the_resolved_incidents_by_day_newest_first(
-    client, team, responder, page, api, time_machine
+    client, team, responder, status_page, api, time_machine
 ):
     time_machine.move_to("2026-11-10 09:00:00Z", tick=False)
     older = declare(team, responder)
-    post_public(older, page, responder, "Slow searches.", name="Slow search")
-    post_public(older, page, responder, "Searches are fast again.", phase="resolved")
+    post_public(older, status_page, responder, "Slow searches.", name="Slow search")
+    post_public(older, status_page, responder, "Searches are fast again.", phase="resolved")
     time_machine.move_to("2026-11-25 16:00:00Z", tick=False)
     newer = declare(team, responder)
-    post_public(newer, page, responder, "Emails are late.", name="Late emails")
+    post_public(newer, status_page, responder, "Emails are late.", name="Late emails")
     time_machine.move_to("2026-11-25 17:30:00Z", tick=False)
-    post_public(newer, page, responder, "Emails are on time.", phase="resolved")
+    post_public(newer, status_page, responder, "Emails are on time.", phase="resolved")
     time_machine.move_to("2026-08-01 10:00:00Z", tick=False)
     ancient = declare(team, responder)
-    post_public(ancient, page, responder, "Old news.", name="Ancient outage", phase="resolved")
+    post_public(
+        ancient, status_page, responder, "Old news.", name="Ancient outage", phase="resolved"
+    )
     time_machine.move_to("2026-12-02 12:00:00Z", tick=False)
     ongoing = declare(team, responder)
-    post_public(ongoing, page, responder, "Uploads fail.", name="Upload failures")
+    post_public(ongoing, status_page, responder, "Uploads fail.", name="Upload failures")
 
     html = client.get(reverse("status_history")).content.decode()
 
@@ -277,20 +292,20 @@ def test_history_lists_the_resolved_incidents_by_day_newest_first(
 
 
 def test_the_incident_page_shows_its_public_updates_newest_first(
-    client, team, responder, page, api, time_machine
+    client, team, responder, status_page, api, time_machine
 ):
     time_machine.move_to("2026-12-02 10:00:00Z", tick=False)
     incident = declare(team, responder)
     post_public(
         incident,
-        page,
+        status_page,
         responder,
         "Payments are declined.",
         name="Declined payments",
         components={api.pk: "major_outage"},
     )
     time_machine.move_to("2026-12-02 10:20:00Z", tick=False)
-    post_public(incident, page, responder, "We found the cause.", phase="identified")
+    post_public(incident, status_page, responder, "We found the cause.", phase="identified")
 
     response = client.get(reverse("status_incident", kwargs={"pk": incident.pk}))
 
@@ -308,7 +323,7 @@ def test_the_incident_page_shows_its_public_updates_newest_first(
 # --- Not found ------------------------------------------------------------------------------
 
 
-def test_an_unknown_page_is_not_found(client, page):
+def test_an_unknown_page_is_not_found(client, status_page):
     assert client.get(reverse("status_page_named", kwargs={"slug": "nope"})).status_code == 404
     assert client.get("/status/p/nope/feed.atom").status_code == 404
     assert client.get("/status/p/nope/history/").status_code == 404
@@ -320,7 +335,7 @@ def test_without_any_page_the_status_address_is_not_found(client, db):
 
 
 def test_an_incident_of_another_page_is_not_found(
-    client, team, other_team, responder, page, other_page, api
+    client, team, other_team, responder, status_page, other_page, api
 ):
     payments_responder = member(other_team, Role.RESPONDER, username="paula")
     theirs = declare(other_team, payments_responder)
@@ -332,13 +347,13 @@ def test_an_incident_of_another_page_is_not_found(
     assert "Card outage" not in client.get(reverse("status_page")).content.decode()
 
 
-def test_an_incident_never_posted_publicly_is_not_found(client, team, responder, page):
+def test_an_incident_never_posted_publicly_is_not_found(client, team, responder, status_page):
     incident = declare(team, responder)
     post_internal(incident, responder, "Looking into it")
     assert client.get(reverse("status_incident", kwargs={"pk": incident.pk})).status_code == 404
 
 
-def test_a_component_of_another_page_has_no_badge(client, page, other_page, api):
+def test_a_component_of_another_page_has_no_badge(client, status_page, other_page, api):
     theirs = Component.objects.create(page=other_page, name="Cards")
 
     badge = reverse("status_badge", kwargs={"component_id": theirs.pk})
@@ -349,7 +364,7 @@ def test_a_component_of_another_page_has_no_badge(client, page, other_page, api)
     assert client.get(theirs_there).status_code == 200
 
 
-def test_ids_no_row_can_have_are_not_found(client, page, api):
+def test_ids_no_row_can_have_are_not_found(client, status_page, api):
     for url in [
         f"/status/incidents/{HUGE}/",
         f"/status/p/acme/incidents/{HUGE}/",
@@ -362,7 +377,7 @@ def test_ids_no_row_can_have_are_not_found(client, page, api):
         assert client.get(url).status_code == 404, url
 
 
-def test_an_odd_query_string_changes_nothing(client, page, api):
+def test_an_odd_query_string_changes_nothing(client, status_page, api):
     assert client.get(reverse("status_page"), {"page": "'; drop", "x": "é"}).status_code == 200
     assert client.get(reverse("status_page") + "?a=%00").status_code == 400
 
@@ -370,9 +385,9 @@ def test_an_odd_query_string_changes_nothing(client, page, api):
 # --- Feeds and badges -----------------------------------------------------------------------
 
 
-def test_the_atom_feed_holds_the_public_updates_only(client, team, responder, page, api):
+def test_the_atom_feed_holds_the_public_updates_only(client, team, responder, status_page, api):
     incident = declare(team, responder, title="Internal: db-7 disk full")
-    post_public(incident, page, responder, "Checkouts fail for **some** people.", name="X")
+    post_public(incident, status_page, responder, "Checkouts fail for **some** people.", name="X")
     post_internal(incident, responder, "Bob is rolling back the cron job")
 
     response = client.get(reverse("status_atom"))
@@ -390,10 +405,10 @@ def test_the_atom_feed_holds_the_public_updates_only(client, team, responder, pa
     assert b"Bob" not in response.content and b"db-7" not in response.content
 
 
-def test_the_rss_feed_holds_the_public_updates_only(client, team, responder, page, api):
+def test_the_rss_feed_holds_the_public_updates_only(client, team, responder, status_page, api):
     incident = declare(team, responder, title="Internal: db-7 disk full")
     post_public(
-        incident, page, responder, "Checkouts fail for some people.", name="Checkout errors"
+        incident, status_page, responder, "Checkouts fail for some people.", name="Checkout errors"
     )
     post_internal(incident, responder, "Bob is rolling back the cron job")
 
@@ -412,10 +427,10 @@ def test_the_rss_feed_holds_the_public_updates_only(client, team, responder, pag
     assert b"Bob" not in response.content and b"db-7" not in response.content
 
 
-def test_the_feeds_hold_the_newest_fifty_updates(client, team, responder, page, api):
+def test_the_feeds_hold_the_newest_fifty_updates(client, team, responder, status_page, api):
     incident = declare(team, responder)
     for n in range(55):
-        post_public(incident, page, responder, f"Update number {n}.", name="Long outage")
+        post_public(incident, status_page, responder, f"Update number {n}.", name="Long outage")
 
     feed = parse_xml(client.get(reverse("status_atom")).content)
 
@@ -424,11 +439,11 @@ def test_the_feeds_hold_the_newest_fifty_updates(client, team, responder, page, 
     assert "Update number 54." in entries[0].findtext(f"{ATOM}summary")
 
 
-def test_the_badge_is_svg_with_its_text_escaped(client, team, responder, page):
-    odd = Component.objects.create(page=page, name="<b>&")
+def test_the_badge_is_svg_with_its_text_escaped(client, team, responder, status_page):
+    odd = Component.objects.create(page=status_page, name="<b>&")
     incident = declare(team, responder)
     post_public(
-        incident, page, responder, "Down.", name="Down", components={odd.pk: "major_outage"}
+        incident, status_page, responder, "Down.", name="Down", components={odd.pk: "major_outage"}
     )
 
     response = client.get(reverse("status_badge", kwargs={"component_id": odd.pk}))
@@ -448,23 +463,33 @@ def test_the_badge_is_svg_with_its_text_escaped(client, team, responder, page):
 
 
 def test_the_uptime_bars_count_each_outage_by_hand(
-    client, team, responder, page, api, web, time_machine
+    client, team, responder, status_page, api, web, time_machine
 ):
     # API: a major outage of 144 minutes on 20 Nov. Web: a partial outage of 35 minutes today.
     time_machine.move_to("2026-11-20 09:00:00Z", tick=False)
     first = declare(team, responder)
     post_public(
-        first, page, responder, "API down.", name="API down", components={api.pk: "major_outage"}
+        first,
+        status_page,
+        responder,
+        "API down.",
+        name="API down",
+        components={api.pk: "major_outage"},
     )
     time_machine.move_to("2026-11-20 11:24:00Z", tick=False)
-    post_public(first, page, responder, "API back.", phase="resolved")
+    post_public(first, status_page, responder, "API back.", phase="resolved")
     time_machine.move_to("2026-12-02 08:00:00Z", tick=False)
     second = declare(team, responder)
     post_public(
-        second, page, responder, "Web slow.", name="Web", components={web.pk: "partial_outage"}
+        second,
+        status_page,
+        responder,
+        "Web slow.",
+        name="Web",
+        components={web.pk: "partial_outage"},
     )
     time_machine.move_to("2026-12-02 08:35:00Z", tick=False)
-    post_public(second, page, responder, "Web fine.", phase="resolved")
+    post_public(second, status_page, responder, "Web fine.", phase="resolved")
     time_machine.move_to("2026-12-02 12:00:00Z", tick=False)
 
     html = client.get(reverse("status_page")).content.decode()
@@ -486,14 +511,14 @@ def test_the_uptime_bars_count_each_outage_by_hand(
 # --- Query counts ---------------------------------------------------------------------------
 
 
-def _add_incidents(team, by, page, components, count, resolved):
+def _add_incidents(team, by, status_page, components, count, resolved):
     incidents = []
     for n in range(count):
         incident = declare(team, by, title=f"Internal name {n}")
         component = components[n % len(components)]
         post_public(
             incident,
-            page,
+            status_page,
             by,
             f"Public update {n}.",
             name=f"Outage {n}",
@@ -501,7 +526,7 @@ def _add_incidents(team, by, page, components, count, resolved):
         )
         post_internal(incident, by, f"Internal update {n}")
         if resolved:
-            post_public(incident, page, by, "Fixed.", phase="resolved")
+            post_public(incident, status_page, by, "Fixed.", phase="resolved")
         incidents.append(incident)
     return incidents
 
@@ -522,18 +547,18 @@ EXPECTED_QUERIES = {
 
 
 def test_the_pages_queries_stay_the_same_at_ten_times_the_incidents(
-    client, team, responder, page, api, web, django_assert_num_queries
+    client, team, responder, status_page, api, web, django_assert_num_queries
 ):
     window_start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     window = Maintenance.objects.create(
-        page=page,
+        page=status_page,
         name="Upgrade",
         starts_at=window_start,
         ends_at=window_start + dt.timedelta(hours=3),
     )
     window.components.add(web)
-    Component.objects.create(page=page, name="Search", created_at=LONG_AGO)
-    first = _add_incidents(team, responder, page, [api, web], 2, resolved=False)[0]
+    Component.objects.create(page=status_page, name="Search", created_at=LONG_AGO)
+    first = _add_incidents(team, responder, status_page, [api, web], 2, resolved=False)[0]
     urls = {
         "page": reverse("status_page"),
         "history": reverse("status_history"),
@@ -548,10 +573,10 @@ def test_the_pages_queries_stay_the_same_at_ten_times_the_incidents(
             with django_assert_num_queries(EXPECTED_QUERIES[name]):
                 assert client.get(url).status_code == 200
 
-    _add_incidents(team, responder, page, [api, web], 2, resolved=True)
+    _add_incidents(team, responder, status_page, [api, web], 2, resolved=True)
     each_answers_in_its_queries()
-    _add_incidents(team, responder, page, [api, web], 18, resolved=False)
-    _add_incidents(team, responder, page, [api, web], 20, resolved=True)
+    _add_incidents(team, responder, status_page, [api, web], 18, resolved=False)
+    _add_incidents(team, responder, status_page, [api, web], 20, resolved=True)
     for n in range(9):  # the first incident's updates grow tenfold too
-        post_public(first, page, responder, f"Still looking ({n}).")
+        post_public(first, status_page, responder, f"Still looking ({n}).")
     each_answers_in_its_queries()

@@ -167,6 +167,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How long a public status page or its JSON is served from the cache (0: never).
+STATUS_PAGE_CACHE_SECONDS = env.int("STATUS_PAGE_CACHE_SECONDS", default=5)
+# ...and from each web process's memory, before Django, for this long (0: never).
+STATUS_EDGE_CACHE_SECONDS = env.float("STATUS_EDGE_CACHE_SECONDS", default=1.0)
 
 # --- people -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -266,6 +270,8 @@ CELERY_TASK_ROUTES = {
     "paging.tasks.*": {"queue": "critical"},
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Task modules that autodiscovery (each app's tasks.py) does not find.
+CELERY_IMPORTS = ("status.cadence_tasks",)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Enqueueing (common.enqueue): seconds to stop trying a broker that just refused a message;
@@ -286,6 +292,8 @@ PROMETHEUS_QUERY_TIMEOUT = env.float("PROMETHEUS_QUERY_TIMEOUT", default=3.0)
 RECOVERY_WATCH_MINUTES = env.float("RECOVERY_WATCH_MINUTES", default=15.0)
 RECOVERY_WATCH_INTERVAL_SECONDS = env.float("RECOVERY_WATCH_INTERVAL_SECONDS", default=60.0)
 RECOVERY_WATCH_TICK_SECONDS = env.float("RECOVERY_WATCH_TICK_SECONDS", default=10.0)
+# Communications: how often beat looks for incidents whose status update is overdue (seconds).
+STATUS_CADENCE_TICK_SECONDS = env.float("STATUS_CADENCE_TICK_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     # Tasks a broker outage left in the outbox go out once the broker is back.
     "outbox-flush": {
@@ -311,6 +319,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "changes.tasks.recovery_watch_tick",
         "schedule": every(RECOVERY_WATCH_TICK_SECONDS),
         "options": {"expires": RECOVERY_WATCH_TICK_SECONDS * 2},
+    },
+    # Incidents whose status update is overdue remind their comms lead (one per due time).
+    "status-update-cadence-tick": {
+        "task": "status.cadence_tasks.update_cadence_tick",
+        "schedule": every(STATUS_CADENCE_TICK_SECONDS),
+        "options": {"expires": STATUS_CADENCE_TICK_SECONDS * 2},
+    },
+    # Status page subscribers: notices whose retry is due or whose batch task was lost.
+    "status-notices-tick": {
+        "task": "status.tasks.notices_requeue_due",
+        "schedule": every(30.0),
+        "options": {"queue": "default", "expires": 60.0},
     },
     # On-call: pre-shift reminders (one per shift) and gap notices to managers (one per gap).
     "oncall-shift-reminders": {
