@@ -20,7 +20,7 @@ STALE_SECONDS = 5.0
 
 
 class PublicEdgeCache:
-    def __init__(self, app, *, prefixes: tuple[str, ...], seconds: float, entries: int = 512):
+    def __init__(self, app, *, prefixes: tuple[str, ...], seconds: float, entries: int = 128):
         self.app = app
         self.prefixes = prefixes
         self.seconds = seconds

@@ -6,11 +6,13 @@ nothing shows more than a few seconds stale."""
 import hashlib
 from functools import wraps
 
+import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 
+log = structlog.get_logger(__name__)
 GENERATION_KEY = "status:generation"
 KEPT_HEADERS = (
     "Content-Type",
@@ -30,10 +32,15 @@ def generation() -> int:
 
 
 def _move_on() -> None:
+    # A cache that is down must never fail the write that called this (an incident saved at
+    # 3 AM); the pages then serve uncached, see served_from_cache.
     try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:  # no generation yet
-        cache.add(GENERATION_KEY, 1, timeout=None)
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:  # no generation yet
+            cache.add(GENERATION_KEY, 1, timeout=None)
+    except Exception as exc:  # any cache backend's connection error
+        log.warning("status.cache_unavailable", error=type(exc).__name__)
 
 
 def pages_changed() -> None:
@@ -54,8 +61,12 @@ def served_from_cache(view):
         if seconds <= 0 or request.method not in ("GET", "HEAD"):
             return view(request, *args, **kwargs)
         address = f"{request.get_host()}|{request.get_full_path()}"
-        key = f"status:page:{generation()}:{hashlib.sha256(address.encode()).hexdigest()}"
-        kept = cache.get(key)
+        try:
+            key = f"status:page:{generation()}:{hashlib.sha256(address.encode()).hexdigest()}"
+            kept = cache.get(key)
+        except Exception as exc:  # a cache that is down: answer uncached
+            log.warning("status.cache_unavailable", error=type(exc).__name__)
+            return view(request, *args, **kwargs)
         if kept is not None:
             status, headers, body = kept
             response = HttpResponse(body, status=status)
@@ -65,7 +76,10 @@ def served_from_cache(view):
         response = view(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming and request.method == "GET":
             headers = {h: response[h] for h in KEPT_HEADERS if h in response}
-            cache.set(key, (200, headers, response.content), timeout=seconds)
+            try:
+                cache.set(key, (200, headers, response.content), timeout=seconds)
+            except Exception as exc:
+                log.warning("status.cache_unavailable", error=type(exc).__name__)
         return response
 
     return answer

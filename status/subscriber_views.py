@@ -88,42 +88,51 @@ def subscribe(request, slug=None):
     )
 
 
-@never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
-def confirm(request, token, slug=None):
-    """GET: a button (so a mail scanner opening the link subscribes nobody). POST: confirm;
-    again is harmless."""
+def _signed_link(request, token, slug, *, act, check, done, ask):
+    """A link from a mail: GET shows a button (so a mail scanner opening it changes
+    nothing), POST does what it says. A link Vigil did not send, or too old, is a 400."""
     page = _page_or_404(slug)
     try:
         if request.method == "POST":
-            subscribers.confirm(token, page=page)
+            act(token, page=page)
         else:
-            subscribers.subscriber_for_confirm(token, page=page)
+            check(token, page=page)
     except subscribers.SubscribeError as exc:
-        return _status(
-            _render(
-                request,
-                "status/subscribe_result.html",
-                page,
-                slug,
-                {"title": "This link does not work", "message": str(exc)},
-            ),
-            400,
-        )
+        context = {"title": "This link does not work", "message": str(exc)}
+        return _status(_render(request, "status/subscribe_result.html", page, slug, context), 400)
     if request.method == "POST":
-        context = {
-            "title": "Subscribed",
-            "message": f"You will be told of {page.title}'s updates. Every mail has a link to "
-            "unsubscribe.",
-        }
+        title, message = done(page)
+        context = {"title": title, "message": message}
     else:
+        title, message, button = ask(page)
         context = {
-            "title": "Confirm your subscription",
-            "message": f"Confirm that you want mail about {page.title}'s incidents and "
-            "maintenance.",
-            "form": {"action": request.path, "button": "Confirm subscription"},
+            "title": title,
+            "message": message,
+            "form": {"action": request.path, "button": button},
         }
     return _render(request, "status/subscribe_result.html", page, slug, context)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm(request, token, slug=None):
+    """Confirm a subscription; again is harmless."""
+    return _signed_link(
+        request,
+        token,
+        slug,
+        act=subscribers.confirm,
+        check=subscribers.subscriber_for_confirm,
+        done=lambda page: (
+            "Subscribed",
+            f"You will be told of {page.title}'s updates. Every mail has a link to unsubscribe.",
+        ),
+        ask=lambda page: (
+            "Confirm your subscription",
+            f"Confirm that you want mail about {page.title}'s incidents and maintenance.",
+            "Confirm subscription",
+        ),
+    )
 
 
 # Mail providers POST the one-click unsubscribe (RFC 8058) with no CSRF token: the signed
@@ -132,33 +141,13 @@ def confirm(request, token, slug=None):
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token, slug=None):
-    """GET: a button. POST (the button, or a mail provider's one-click): unsubscribe."""
-    page = _page_or_404(slug)
-    try:
-        if request.method == "POST":
-            subscribers.unsubscribe(token, page=page)
-        else:
-            subscribers.subscriber_for_unsubscribe(token, page=page)
-    except subscribers.SubscribeError as exc:
-        return _status(
-            _render(
-                request,
-                "status/subscribe_result.html",
-                page,
-                slug,
-                {"title": "This link does not work", "message": str(exc)},
-            ),
-            400,
-        )
-    if request.method == "POST":
-        context = {
-            "title": "Unsubscribed",
-            "message": f"You will get no more mail about {page.title}.",
-        }
-    else:
-        context = {
-            "title": "Unsubscribe",
-            "message": f"Stop all mail about {page.title}?",
-            "form": {"action": request.path, "button": "Unsubscribe"},
-        }
-    return _render(request, "status/subscribe_result.html", page, slug, context)
+    """Unsubscribe: the button, or a mail provider's one-click POST."""
+    return _signed_link(
+        request,
+        token,
+        slug,
+        act=subscribers.unsubscribe,
+        check=subscribers.subscriber_for_unsubscribe,
+        done=lambda page: ("Unsubscribed", f"You will get no more mail about {page.title}."),
+        ask=lambda page: ("Unsubscribe", f"Stop all mail about {page.title}?", "Unsubscribe"),
+    )

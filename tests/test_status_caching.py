@@ -69,3 +69,32 @@ def test_each_host_and_address_has_its_own_answer_and_zero_seconds_turns_it_off(
     settings.STATUS_PAGE_CACHE_SECONDS = 0
     _, queries = reads(client, "/status/api/v2/status.json")
     assert queries > 0
+
+
+def test_a_cache_that_is_down_fails_no_write_and_the_page_answers_uncached(
+    client, status_page, settings
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    # Django drops its cache connections when CACHES changes, and again afterwards.
+    incident = incident_declare(
+        title="internal",
+        severity=Severity.objects.get(name="SEV2"),
+        team=status_page.team,
+        by=status_page.by,
+    )
+    status_update_post(
+        incident=incident,
+        phase="investigating",
+        body="Checkout is slow.",
+        by=status_page.by,
+        public=True,
+        page=status_page,
+        name="Slow checkout",
+    )
+    response = client.get("/status/api/v2/summary.json")
+    assert response.status_code == 200 and b"Slow checkout" in response.content
