@@ -1,5 +1,7 @@
-"""Planned maintenance silences its components' alerts for the window, through the team's
-ordinary silences; a cancelled window's silences end at once; the admin does it on save."""
+"""The status page's admin side: planned maintenance silences its components' alerts for the
+window, through the team's ordinary silences (a cancelled window's at once ends them), and
+the admin does it on save; webhook subscribers added in the admin go to public https
+addresses only; a component stays in its own page's groups."""
 
 import re
 from datetime import timedelta
@@ -104,3 +106,50 @@ def test_the_admin_silences_the_windows_alerts_when_it_saves_the_window(status_p
     maintenance = Maintenance.objects.get(name="Kernel patching")
     (silence,) = maintenance.silences.all()
     assert silence.matchers[0]["value"] == "checkout-api"
+
+
+def admin_client():
+    client = Client()
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_admin_adds_a_webhook_subscriber_only_to_a_public_https_address(status_page, settings):
+    from status.models import Subscriber
+
+    client = admin_client()
+    api = Component.objects.get(name="Checkout API")
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    refused = client.post(
+        "/admin/status/subscriber/add/",
+        {"page": status_page.pk, "address": "https://127.0.0.1/hook", "components": [api.pk]},
+    )
+    assert refused.status_code == 200 and not Subscriber.objects.exists()
+    assert "errorlist" in refused.content.decode()
+    other = StatusPage.objects.create(slug="tools", title="Tools", team=status_page.team)
+    wiki = Component.objects.create(page=other, name="Wiki")
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    stray = client.post(
+        "/admin/status/subscriber/add/",
+        {"page": status_page.pk, "address": "https://127.0.0.1/hook", "components": [wiki.pk]},
+    )
+    assert "Not components of Acme: Wiki." in stray.content.decode()
+    made = client.post(
+        "/admin/status/subscriber/add/",
+        {"page": status_page.pk, "address": "https://127.0.0.1/hook", "components": [api.pk]},
+    )
+    assert made.status_code == 302
+    subscriber = Subscriber.objects.get()
+    assert subscriber.kind == "webhook" and subscriber.is_active
+
+
+def test_a_component_cannot_join_a_group_of_another_page(status_page):
+    from django.core.exceptions import ValidationError
+
+    from status.models import ComponentGroup
+
+    other = StatusPage.objects.create(slug="tools", title="Tools", team=status_page.team)
+    theirs = ComponentGroup.objects.create(page=other, name="Internal")
+    component = Component(page=status_page, group=theirs, name="Checkout API 2")
+    with pytest.raises(ValidationError, match="another status page"):
+        component.full_clean()
