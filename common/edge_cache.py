@@ -20,8 +20,11 @@ STALE_SECONDS = 5.0
 
 
 class PublicEdgeCache:
-    def __init__(self, app, *, prefixes: tuple[str, ...], seconds: float, entries: int = 128):
+    def __init__(
+        self, app, *, prefixes: tuple[str, ...], seconds: float, entries: int = 128, clock=None
+    ):
         self.app = app
+        self.clock = clock or time.monotonic
         self.prefixes = prefixes
         self.seconds = seconds
         self.entries = entries
@@ -48,7 +51,7 @@ class PublicEdgeCache:
         ):
             return await self.app(scope, receive, send)
         key = self._key(scope)
-        now = time.monotonic()
+        now = self.clock()
         kept = self.kept.get(key)
         fresh = kept is not None and kept[0] > now
         stale_ok = kept is not None and key in self.refreshing and kept[0] + STALE_SECONDS > now
@@ -84,7 +87,7 @@ class PublicEdgeCache:
             if ttl > 0:
                 if len(self.kept) >= self.entries:
                     self.kept.clear()  # a flood of distinct addresses: start again
-                self.kept[key] = (time.monotonic() + ttl, start, body)
+                self.kept[key] = (self.clock() + ttl, start, body)
 
     @staticmethod
     def _keepable(start) -> bool:

@@ -3,7 +3,6 @@ headers an answer may vary on, for at most its max-age, and serves the last answ
 one request fetches it again."""
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from common.edge_cache import PublicEdgeCache
@@ -82,7 +81,8 @@ def test_what_is_not_public_or_sets_a_cookie_or_failed_is_never_kept():
 def test_an_expired_answer_is_fetched_again_once_while_the_others_get_the_last_one():
     async def scenario():
         inner = App()
-        edge = PublicEdgeCache(inner, prefixes=("/status/",), seconds=0.05)
+        now = [100.0]
+        edge = PublicEdgeCache(inner, prefixes=("/status/",), seconds=0.05, clock=lambda: now[0])
 
         async def one():
             sent = []
@@ -96,7 +96,7 @@ def test_an_expired_answer_is_fetched_again_once_while_the_others_get_the_last_o
             return sent[1]["body"]
 
         assert await one() == b"answer 1"
-        time.sleep(0.06)  # the answer's 50 ms are over
+        now[0] += 0.06  # the answer's 50 ms are over
         inner.delay = 0.05
         bodies = await asyncio.gather(*(one() for _ in range(20)))
         return inner.calls, bodies
