@@ -67,6 +67,9 @@ class Incident(models.Model):
     is_private = models.BooleanField(
         default=False, help_text="Visible only to the team and Vigil administrators."
     )
+    # A rehearsal (reports.drills): marked so in every notification, never on a public status
+    # page and never counted in the reports.
+    is_drill = models.BooleanField(default=False)
 
     started_at = models.DateTimeField(help_text="When the impact began; may precede declaration.")
     declared_at = models.DateTimeField(default=timezone.now)

@@ -37,8 +37,10 @@ def page_named(slug: str | None) -> StatusPage | None:
 
 
 def shown(queryset, prefix=""):
-    """Public incidents the public may see: not of a private incident."""
-    return queryset.filter(**{f"{prefix}incident__is_private": False})
+    """Public incidents the public may see: not of a private incident, nor of a drill."""
+    return queryset.filter(
+        **{f"{prefix}incident__is_private": False, f"{prefix}incident__is_drill": False}
+    )
 
 
 def public_incidents(*, page, unresolved=None, since=None, limit=None):

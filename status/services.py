@@ -129,6 +129,8 @@ def status_update_post(
             raise StatusError("Say which status page the public update is for.")
         if incident.is_private:
             raise StatusError("A private incident never goes on a public status page.")
+        if incident.is_drill:
+            raise StatusError("A drill never goes on a public status page.")
         if not may_post_to(user=by, page=page, incident=incident):
             raise StatusError(f"This incident's team does not post to {page.title}.")
         if impact is not None and impact not in Impact.values:

@@ -111,8 +111,11 @@ def _message(update) -> dict:
 def stakeholders_tell(*, update) -> list[Notification]:
     """Queue the update to every stakeholder of the incident's team, in the caller's
     transaction: one outbox row per channel, keyed by update and stakeholder. A private
-    incident's update goes only to the stakeholders who are people who may see it."""
+    incident's update goes only to the stakeholders who are people who may see it; a drill's
+    to none of them (a rehearsal tells only the people who opted in)."""
     incident = update.incident
+    if incident.is_drill:
+        return []
     stakeholders = list(Stakeholder.objects.filter(team_id=incident.team_id).select_related("user"))
     if not stakeholders:
         return []

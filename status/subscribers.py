@@ -321,7 +321,7 @@ def notices_for_update(update) -> int:
     components its impacts name), and a send task per batch. Returns how many."""
     if isinstance(update, int):
         update = StatusUpdate.objects.select_related("incident", "public_incident").get(pk=update)
-    if not update.is_public or update.incident.is_private:
+    if not update.is_public or update.incident.is_private or update.incident.is_drill:
         return 0
     impacts = "SELECT component_id FROM status_componentimpact WHERE update_id = %s"
     with transaction.atomic():
@@ -418,7 +418,10 @@ def _send_chunk(ids, counts) -> None:
         now = timezone.now()
         for notice in notices:
             subscriber = notice.subscriber
-            if not subscriber.is_active or (notice.update and notice.update.incident.is_private):
+            hidden = notice.update and (
+                notice.update.incident.is_private or notice.update.incident.is_drill
+            )
+            if not subscriber.is_active or hidden:
                 notice.state = NoticeState.SKIPPED
                 counts["skipped"] += 1
                 continue

@@ -38,7 +38,7 @@ RECENT_DELIVERIES = 20
 def pages_for(*, user, incident) -> list[StatusPage]:
     """The status pages a person may post this incident's public updates to: its team's,
     and those of teams the person responds for."""
-    if incident.is_private:
+    if incident.is_private or incident.is_drill:
         return []
     teams = [incident.team_id, *team_roles(user)]
     return list(StatusPage.objects.filter(Q(team_id__in=teams)).order_by("-is_default", "title"))

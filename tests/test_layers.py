@@ -18,6 +18,7 @@ APPS = [
     "oncall",
     "paging",
     "postmortems",
+    "reports",
     "runbooks",
     "status",
     "teams",
@@ -120,6 +121,7 @@ FLOOR = {
     "jobstores": 3,
     "changes": 3,
     "status": 3,
+    "reports": 3,
     "vigil": 4,
 }
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "paging",
     "changes",
     "status",
+    "reports",
     "vigil",  # the root: the dashboard and seed_demo, which composes every app
 ]
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("jobstores/", include("jobstores.urls")),
     path("changes/", include("changes.urls")),
     path("status/", include("status.urls")),
+    path("reports/", include("reports.urls")),
     path("login/", accounts_views.LoginView.as_view(), name="login"),
     path("logout/", accounts_views.LogoutView.as_view(), name="logout"),
     path("profile/", accounts_views.profile, name="profile"),
