@@ -11,7 +11,7 @@ from django.urls import reverse
 from incidents.models import Severity
 from incidents.services import incident_declare
 from status.models import Component, ComponentGroup, Maintenance, StatusPage
-from status.services import status_update_post
+from status.services import StatusError, status_update_post
 from teams.models import Role
 from tests.factories import member
 
@@ -251,6 +251,35 @@ def test_it_hides_an_incident_made_private_after_its_public_update(
     text = everything_public(client, status_page, incident.pk)
     assert "Login failures" not in text
     assert "Logins fail" not in text
+    assert "sp-status-major_outage" not in text
+    assert "All Systems Operational" in text
+    assert client.get(reverse("status_incident", kwargs={"pk": incident.pk})).status_code == 404
+
+
+def test_a_drill_never_reaches_the_status_page(client, team, responder, status_page, api):
+    """A drill's public update is refused, and a drill that somehow holds one (an incident
+    marked a drill after the fact) is hidden everywhere the public reads."""
+    drill = declare(team, responder, title="Drill: AgentHighErrorRate")
+    drill.is_drill = True
+    drill.save(update_fields=["is_drill"])
+    with pytest.raises(StatusError, match="A drill never goes on a public status page"):
+        post_public(drill, status_page, responder, "Errors at 45%.", name="Drill errors")
+
+    incident = declare(team, responder)
+    post_public(
+        incident,
+        status_page,
+        responder,
+        "Logins fail for everyone.",
+        name="Login failures",
+        components={api.pk: "major_outage"},
+    )
+    incident.is_drill = True
+    incident.save(update_fields=["is_drill"])
+
+    text = everything_public(client, status_page, incident.pk)
+    assert "Login failures" not in text
+    assert "Drill" not in text
     assert "sp-status-major_outage" not in text
     assert "All Systems Operational" in text
     assert client.get(reverse("status_incident", kwargs={"pk": incident.pk})).status_code == 404
