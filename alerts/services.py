@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 import structlog
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -607,6 +608,7 @@ def _route_new_group(*, group, alerts, now):
             # Linked before paging starts, so the first page and PagerDuty carry the alert.
             group.incident = incident
             AlertGroup.objects.filter(pk=group.pk).update(incident=incident)
+            _mark_drill(group=group, incident=incident)
 
         incident_declare(
             title=f"[{route.severity.upper()}] {group.title}",
@@ -632,6 +634,25 @@ def _route_new_group(*, group, alerts, now):
     elif route.page and group.incident_id and not new_incident:
         # An open incident this group joined; a new one started paging when it was declared.
         paging.escalation_start(incident=group.incident, at=now, routing=routing)
+
+
+DRILL_LABEL = "vigil_drill"
+
+
+def _mark_drill(*, group, incident):
+    """A drill's alert (Vigil's own integration, naming a running drill of the team that has
+    no incident yet) opens an incident marked is_drill and linked to the drill, before
+    paging hears of it. The same label from any other sender is just a label."""
+    drill_id = str(group.labels.get(DRILL_LABEL, ""))
+    if not drill_id.isdigit() or group.integration.kind != IntegrationKind.INTERNAL:
+        return
+    drill_model = apps.get_model("reports", "Drill")
+    linked = drill_model.objects.filter(
+        pk=int(drill_id), team_id=group.team_id, incident__isnull=True, state="running"
+    ).update(incident=incident)
+    if linked:
+        type(incident).objects.filter(pk=incident.pk).update(is_drill=True)
+        incident.is_drill = True
 
 
 def _resolve_group(*, group, sample, now):

@@ -66,7 +66,13 @@ def alert_facts(*, incident=None, group=None) -> dict:
         "dashboard_url": group.dashboard_url if group else "",
         "incident_title": incident.title if incident else (group.title if group else ""),
         "incident_url": incident_url(incident) if incident else "",
+        # A rehearsal: every channel's message says so first.
+        "drill": bool(incident is not None and incident.is_drill),
     }
+
+
+def _drill(facts: dict) -> str:
+    return "[DRILL] " if facts.get("drill") else ""
 
 
 def _button(text, url, style=None):
@@ -92,7 +98,10 @@ def slack_message(facts: dict, *, ack_url: str = "", channel: str = "") -> dict:
     if facts["value"]:
         fields.append({"type": "mrkdwn", "text": f"*Value:*\n{facts['value']}"})
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"🚨 {facts['name']}"[:150]}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"{_drill(facts)}🚨 {facts['name']}"[:150]},
+        },
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": (facts["description"] or facts["name"])[:3000]},
@@ -101,7 +110,10 @@ def slack_message(facts: dict, *, ack_url: str = "", channel: str = "") -> dict:
     ]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    message = {"text": f"[{facts['severity'].upper()}] {facts['name']}", "blocks": blocks}
+    message = {
+        "text": f"{_drill(facts)}[{facts['severity'].upper()}] {facts['name']}",
+        "blocks": blocks,
+    }
     if channel:
         message["channel"] = channel
     return message
@@ -109,7 +121,7 @@ def slack_message(facts: dict, *, ack_url: str = "", channel: str = "") -> dict:
 
 def email_message(facts: dict, *, to: str, ack_url: str) -> dict:
     lines = [
-        f"{facts['incident_title']}",
+        f"{_drill(facts)}{facts['incident_title']}",
         "",
         facts["description"],
         "",
@@ -128,7 +140,7 @@ def email_message(facts: dict, *, to: str, ack_url: str) -> dict:
     ]
     return {
         "to": to,
-        "subject": one_line(f"[{facts['severity'].upper()}] {facts['name']}", 200),
+        "subject": one_line(f"{_drill(facts)}[{facts['severity'].upper()}] {facts['name']}", 200),
         "body": "\n".join(lines),
     }
 
@@ -146,8 +158,10 @@ def pagerduty_event(facts: dict, *, routing_key: str, action: str, dedup_key: st
         }
         if facts["value"]:
             details["value"] = facts["value"]
+        if facts.get("drill"):
+            details["drill"] = True
         event["payload"] = {
-            "summary": f"[{facts['severity'].upper()}] {facts['name']}"[:1024],
+            "summary": f"{_drill(facts)}[{facts['severity'].upper()}] {facts['name']}"[:1024],
             "source": "vigil",
             "severity": PD_SEVERITY.get(facts["severity"].lower(), "error"),
             "custom_details": details,
@@ -167,6 +181,8 @@ def pagerduty_event(facts: dict, *, routing_key: str, action: str, dedup_key: st
 def webhook_message(facts: dict, *, event: str, ack_url: str = "", user=None) -> dict:
     return {
         "event": event,
+        "drill": bool(facts.get("drill")),
+        "text": f"{_drill(facts)}[{facts['severity'].upper()}] {facts['name']}",
         "incident": {"title": facts["incident_title"], "url": facts["incident_url"]},
         "alert": {
             "name": facts["name"],
@@ -183,7 +199,7 @@ def webhook_message(facts: dict, *, event: str, ack_url: str = "", user=None) ->
 
 def sms_message(facts: dict, *, to: str, ack_url: str) -> dict:
     """One text: what fired and the acknowledge link, within three SMS segments."""
-    head = f"Vigil [{facts['severity'].upper()}] {facts['name']}"
+    head = f"{_drill(facts)}Vigil [{facts['severity'].upper()}] {facts['name']}"
     tail = f" Ack: {ack_url}"
     room = 459 - len(head) - len(tail)
     description = facts["description"]
@@ -198,6 +214,7 @@ def voice_message(facts: dict, *, to: str, ack_url: str) -> dict:
     """A call that reads out what fired and asks for 1 to acknowledge; the digit goes to
     `ack_url` (the page's signed single-use token). The text is XML-escaped into TwiML."""
     said = escape(
+        f"{'[DRILL] This is a drill. ' if facts.get('drill') else ''}"
         f"This is Vigil. {facts['severity']} alert: {facts['name']}. "
         f"{facts['description'][:300]} Press 1 to acknowledge."
     )
@@ -213,7 +230,7 @@ def voice_message(facts: dict, *, to: str, ack_url: str) -> dict:
 
 def in_app_message(facts: dict, *, ack_url: str = "") -> dict:
     return {
-        "title": f"[{facts['severity'].upper()}] {facts['name']}"[:300],
+        "title": f"{_drill(facts)}[{facts['severity'].upper()}] {facts['name']}"[:300],
         "body": facts["description"][:1000],
         "url": facts["incident_url"],
         "ack_url": ack_url,

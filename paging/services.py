@@ -309,6 +309,8 @@ def _advance(escalation, now, cache):
         cache[("targets", step.pk)] = escalation_step_targets(step=step, at=now)
     targets = cache[("targets", step.pk)]
     incident = escalation.incident
+    if incident.is_drill:
+        targets = _drill_targets(incident, targets)
     if targets:
         _page_people(escalation=escalation, run=run, users=targets, now=now)
         names = ", ".join(u.display_name for u in targets)
@@ -352,6 +354,17 @@ def _advance(escalation, now, cache):
             "ended_at",
         ]
     )
+
+
+def _drill_targets(incident, targets):
+    """A drill pages only the people taking part in it: the step's people narrowed to them,
+    or, when none of the step's people take part, every one of them."""
+    drill = getattr(incident, "drill", None)  # None: not linked to a drill (yet)
+    if drill is None:
+        return []
+    people = list(drill.participants.filter(is_active=True).order_by("username"))
+    ids = {u.pk for u in people}
+    return [u for u in targets if u.pk in ids] or people
 
 
 def _page_people(*, escalation, run, users, now):

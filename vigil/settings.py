@@ -172,6 +172,8 @@ else:
 STATUS_PAGE_CACHE_SECONDS = env.int("STATUS_PAGE_CACHE_SECONDS", default=5)
 # ...and from each web process's memory, before Django, for this long (0: never).
 STATUS_EDGE_CACHE_SECONDS = env.float("STATUS_EDGE_CACHE_SECONDS", default=1.0)
+# How long a computed response report is kept in the cache (0: computed on every request).
+REPORTS_RESPONSE_CACHE_SECONDS = env.int("REPORTS_RESPONSE_CACHE_SECONDS", default=300)
 
 # --- people -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -272,7 +274,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Task modules that autodiscovery (each app's tasks.py) does not find.
-CELERY_IMPORTS = ("status.cadence_tasks",)
+CELERY_IMPORTS = ("status.cadence_tasks", "reports.drill_tasks")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Enqueueing (common.enqueue): seconds to stop trying a broker that just refused a message;
@@ -295,6 +297,8 @@ RECOVERY_WATCH_INTERVAL_SECONDS = env.float("RECOVERY_WATCH_INTERVAL_SECONDS", d
 RECOVERY_WATCH_TICK_SECONDS = env.float("RECOVERY_WATCH_TICK_SECONDS", default=10.0)
 # Communications: how often beat looks for incidents whose status update is overdue (seconds).
 STATUS_CADENCE_TICK_SECONDS = env.float("STATUS_CADENCE_TICK_SECONDS", default=30.0)
+# Drills: how often beat looks for scheduled drills that are due (seconds).
+DRILL_SCHEDULE_TICK_SECONDS = env.float("DRILL_SCHEDULE_TICK_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     # Tasks a broker outage left in the outbox go out once the broker is back.
     "outbox-flush": {
@@ -344,6 +348,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "paging.tasks.engine_tick",
         "schedule": every(1.0),
         "options": {"queue": "critical", "expires": 5},
+    },
+    # Scheduled drills whose random business-hours time has come.
+    "reports-drill-schedule-tick": {
+        "task": "reports.drill_tasks.drill_schedule_tick",
+        "schedule": every(DRILL_SCHEDULE_TICK_SECONDS),
+        "options": {"expires": DRILL_SCHEDULE_TICK_SECONDS * 2},
     },
     "runbooks-review-digest": {
         "task": "runbooks.tasks.send_review_digest",

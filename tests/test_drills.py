@@ -1,0 +1,123 @@
+"""Drills through the real alert pipeline: refusals, the drill incident, who is paged, the
+[DRILL] marks, the report's times and the schedule's business hours."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts.routing import is_business_hours
+from incidents.models import Status
+from incidents.services import incident_change_status
+from oncall.models import ContactMethod
+from paging.models import Notification, Page
+from paging.services import engine_tick, incident_acknowledge
+from reports import drills
+from reports.models import DrillScenario
+from teams.models import Role
+from teams.selectors import team_routing
+from tests.factories import member
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def three_am():
+    return DrillScenario.objects.get(team=None, slug=drills.THREE_AM_SLUG)
+
+
+@pytest.fixture
+def manager(team):
+    return member(team, Role.MANAGER, username="maya")
+
+
+def test_a_drill_with_nobody_opted_in_is_refused(team, manager):
+    with pytest.raises(drills.DrillError, match=f"Nobody in {team} has opted in to drills"):
+        drills.drill_start(team=team, scenario=three_am(), by=manager)
+
+
+def test_another_teams_scenario_is_refused(team, other_team, manager, responder):
+    drills.opt_in(team=team, user=responder)
+    other_manager = member(other_team, Role.MANAGER)
+    theirs = drills.scenario_save(team=other_team, by=other_manager, name="Theirs", alert_name="X")
+    with pytest.raises(drills.DrillError, match="belongs to another team"):
+        drills.drill_start(team=team, scenario=theirs, by=manager)
+
+
+def test_a_drill_pages_only_participants_and_marks_every_message(
+    team, manager, responder, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    bystander = member(team, Role.RESPONDER, username="bob")
+    for person in (responder, bystander):
+        ContactMethod.objects.create(user=person, kind="slack", value="https://127.0.0.1:1/s")
+        ContactMethod.objects.create(
+            user=person, kind="email", value=f"{person.username}@x.example"
+        )
+        ContactMethod.objects.create(user=person, kind="sms", value="+15550100")
+        ContactMethod.objects.create(user=person, kind="phone", value="+15550101")
+        ContactMethod.objects.create(user=person, kind="webhook", value="https://127.0.0.1:1/w")
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    assert drill.incident.is_drill
+    engine_tick(now=T0)
+    assert set(
+        Page.objects.filter(incident=drill.incident).values_list("user__username", flat=True)
+    ) == {responder.username}
+    rows = list(Notification.objects.filter(incident=drill.incident))
+    assert {r.channel for r in rows} >= {"in_app", "slack", "email", "sms", "voice", "webhook"}
+    for row in rows:
+        p = row.payload
+        text = (
+            p.get("text") or p.get("title") or p.get("subject") or p.get("body") or p.get("twiml")
+        )
+        assert "[DRILL]" in text, row.channel
+        if row.channel == "webhook":
+            assert p["drill"] is True
+
+
+def test_report_times_outsider_ack_and_skipped_steps(team, manager, responder, time_machine):
+    time_machine.move_to(T0, tick=False)
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    outsider_member = member(team, Role.RESPONDER, username="olga")
+    time_machine.move_to(T0 + timedelta(seconds=100), tick=False)
+    incident_acknowledge(incident=drill.incident, by=outsider_member)
+    time_machine.move_to(T0 + timedelta(seconds=600), tick=False)
+    incident_change_status(incident=drill.incident, status=Status.MITIGATED, by=responder)
+    time_machine.move_to(T0 + timedelta(seconds=700), tick=False)
+    ended = drills.drill_end(drill=drill, by=manager)
+    report = ended.report
+    times = {t["key"]: t for t in report["times"]}
+    assert times["acknowledge"]["seconds"] is None
+    assert times["mitigation"]["seconds"] == 600.0
+    assert times["mitigation"]["within_target"] is True
+    assert report["outsider_acknowledgements"] == [
+        {"user": "olga", "at": (T0 + timedelta(seconds=100)).isoformat()}
+    ]
+    assert report["skipped"] == ["acknowledge", "first_runbook_step", "rollback_decision"]
+    drill.incident.refresh_from_db()
+    assert drill.incident.status == Status.RESOLVED
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_schedule_times_are_always_inside_business_hours(team, tz):
+    team.time_zone = tz
+    team.save()
+    routing = team_routing(team)
+    start = datetime(2026, 10, 20, tzinfo=UTC)  # spans the October/November DST changes
+    for seed in range(300):
+        at = drills.random_business_time(
+            team, start=start, end=start + timedelta(weeks=3), rng=random.Random(seed)
+        )
+        assert is_business_hours(routing, tz, at), (seed, at)
+
+
+def test_schedule_tells_managers_only(team, manager, responder):
+    schedule = drills.schedule_save(team=team, by=manager, scenario=three_am(), every_weeks=2)
+    told = set(
+        Notification.objects.filter(purpose="drill_notice").values_list("user__username", flat=True)
+    )
+    assert told == {"maya"}
+    assert schedule.next_at is not None
