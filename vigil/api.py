@@ -100,5 +100,6 @@ api.add_router("", "oncall.api.router")  # /oncall/now, /schedules/{id}/shifts
 api.add_router("/paging", "paging.api.router")
 api.add_router("/postmortems", "postmortems.api.router")
 api.add_router("/runbooks", "runbooks.api.router")
+api.add_router("/reports", "reports.api.router")
 api.add_router("", "changes.api_advice.router")
 api.add_router("", "changes.api.router")  # /changes, /incidents/{id}/changes
