@@ -90,7 +90,9 @@ def test_a_manager_runs_the_3_am_drill_and_its_report_shows_the_responders_times
     expect(tab.get_by_test_id("status")).to_have_text("Acknowledged")
 
     # The rollback decision: the deploy three minutes before, rolled back.
-    tab.get_by_role("region", name="Rollback advice").get_by_role("link", name="Roll back").first.click()
+    tab.get_by_role("region", name="Rollback advice").get_by_role(
+        "link", name="Roll back"
+    ).first.click()
     expect(tab.get_by_role("heading", name="Roll back")).to_be_visible()
     expect(tab.get_by_role("radio", name="v1.5.2", exact=False)).to_be_checked()
     tab.get_by_role("radio", name="Kubernetes rolling undo").check()
