@@ -12,6 +12,8 @@ from changes.models import ChangeEvent
 WINDOW_BEFORE = timedelta(hours=2)
 # The most an incident's panel and API list; a deploy storm beyond it is not a clue.
 INCIDENT_CHANGES_LIMIT = 50
+# The key of a drill's staged change in its details (reports.drills records it).
+DRILL_KEY = "drill"
 
 
 @dataclass
@@ -30,7 +32,12 @@ def incident_changes_filter(incident) -> Q:
     when = Q(occurred_at__gte=incident.started_at - WINDOW_BEFORE)
     if incident.resolved_at:
         when &= Q(occurred_at__lte=incident.resolved_at)
-    return who & when
+    # A drill's staged deploy (details["drill"]) is a clue only in that drill's incident.
+    real = ~Q(details__has_key=DRILL_KEY)
+    if incident.is_drill:
+        drill = getattr(incident, "drill", None)
+        real |= Q(**{f"details__{DRILL_KEY}": drill.pk if drill else None})
+    return who & when & real
 
 
 def changes_for_incident(*, incident) -> list[IncidentChangeView]:
@@ -62,10 +69,12 @@ def suspect_change(*, incident) -> ChangeEvent | None:
 
 
 def recent_changes(*, hours=24, limit=20) -> list[ChangeEvent]:
-    """The last `hours` of changes, every team's (changes are not private), newest first."""
+    """The last `hours` of changes, every team's (changes are not private), newest first;
+    drills' staged deploys left out."""
     since = timezone.now() - timedelta(hours=hours)
     return list(
         ChangeEvent.objects.filter(occurred_at__gte=since)
+        .exclude(details__has_key=DRILL_KEY)
         .select_related("service", "team")
         .order_by("-occurred_at", "-pk")[:limit]
     )

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.routing import is_business_hours
-from incidents.models import Status
-from incidents.services import incident_change_status
+from changes.decisions import rollback_decide
+from changes.models import Procedure
+from changes.selectors import changes_for_incident, recent_changes, suspect_change
+from incidents.models import EventKind, Severity, Status
+from incidents.services import incident_change_status, incident_declare, timeline_event_add
 from oncall.models import ContactMethod
 from paging.models import Notification, Page
 from paging.services import engine_tick, incident_acknowledge
@@ -99,6 +102,59 @@ def test_report_times_outsider_ack_and_skipped_steps(team, manager, responder, t
     assert report["skipped"] == ["acknowledge", "first_runbook_step", "rollback_decision"]
     drill.incident.refresh_from_db()
     assert drill.incident.status == Status.RESOLVED
+
+
+def test_report_times_of_the_people_taking_part(team, manager, responder, time_machine):
+    """Acknowledged at 2 minutes, the first runbook step at 3:20, the rollback decision of the
+    staged deploy at 6:40 and mitigation at 16:40 (over its 15-minute target)."""
+    time_machine.move_to(T0, tick=False)
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    incident = drill.incident
+    engine_tick(now=T0)
+    time_machine.move_to(T0 + timedelta(seconds=120), tick=False)
+    incident_acknowledge(incident=incident, by=responder)
+    time_machine.move_to(T0 + timedelta(seconds=200), tick=False)
+    timeline_event_add(
+        incident=incident,
+        kind=EventKind.RUNBOOK_STEP,
+        body="Check the error rate",
+        author=responder,
+    )
+    time_machine.move_to(T0 + timedelta(seconds=400), tick=False)
+    staged = suspect_change(incident=incident)
+    assert staged.version == "v1.5.2"
+    rollback_decide(incident=incident, change=staged, procedure=Procedure.KUBERNETES, by=responder)
+    time_machine.move_to(T0 + timedelta(seconds=1000), tick=False)
+    incident_change_status(incident=incident, status=Status.MITIGATED, by=responder)
+
+    report = drills.drill_end(drill=drill, by=manager).report
+
+    times = {
+        t["key"]: (t["seconds"], t["target_seconds"], t["within_target"]) for t in report["times"]
+    }
+    assert times == {
+        "acknowledge": (120.0, 300, True),
+        "first_runbook_step": (200.0, 300, True),
+        "rollback_decision": (400.0, 900, True),
+        "mitigation": (1000.0, 900, False),
+    }
+    assert report["skipped"] == []
+    assert report["acknowledged_by"] == responder.username
+    assert report["outsider_acknowledgements"] == []
+
+
+def test_a_drills_staged_deploy_is_no_clue_for_a_real_incident(team, manager, responder):
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    real = incident_declare(
+        title="Checkout errors", severity=Severity.objects.get(name="SEV2"), team=team, by=manager
+    )
+
+    assert suspect_change(incident=drill.incident).version == "v1.5.2"
+    assert suspect_change(incident=real) is None
+    assert changes_for_incident(incident=real) == []
+    assert all("drill" not in c.details for c in recent_changes())
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York"])
