@@ -37,7 +37,11 @@ def delivery_log_for(*, incident, user) -> dict:
             n.shows_error = manages_team
         else:
             n.shows_error = sees_contact_values(user, n.user, team_role=role)
-    return {"escalation": escalation, "notifications": notifications}
+    return {
+        "escalation": escalation,
+        "notifications": notifications,
+        "drill": incident.is_drill,
+    }
 
 
 @dataclass

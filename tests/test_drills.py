@@ -177,3 +177,16 @@ def test_schedule_tells_managers_only(team, manager, responder):
     )
     assert told == {"maya"}
     assert schedule.next_at is not None
+
+
+def test_the_delivery_log_says_drill(client, team, manager, responder, time_machine):
+    time_machine.move_to(T0, tick=False)
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    engine_tick(now=T0)
+    client.force_login(responder)
+
+    page = client.get(drill.incident.get_absolute_url()).content.decode()
+
+    assert 'Delivery log <span class="badge badge-drill">Drill</span>' in page
+    assert "every message below went out marked [DRILL]" in page
