@@ -28,20 +28,19 @@ import datetime as dt
 import math
 import statistics
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.utils import timezone
 
-from common.inputs import InputError, check_text, parse_date
+from common.inputs import InputError, check_text
 from incidents.models import Incident
 from oncall.models import Schedule
 from oncall.selectors import MAX_WINDOW, fairness_report
 from paging.models import Channel, DeliveryState, Escalation, Notification, Page
+from reports import periods
+from reports.periods import Period
 from teams.models import Membership
 
 DEFAULT_DAYS = 30
-MAX_DAYS = 731  # two years, a leap day included
 DEFAULT_FACTOR = 2.0
 MAX_FACTOR = 100.0
 
@@ -94,49 +93,16 @@ DEFINITIONS = [
 ]
 
 
-@dataclass(frozen=True)
-class HealthPeriod:
-    start: dt.date
-    end: dt.date  # included
-    time_zone: str
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def starts_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.start, dt.time()).replace(tzinfo=ZoneInfo(self.time_zone))
-
-    @property
-    def ends_at(self) -> dt.datetime:
-        """The first instant after the period (midnight after the end day)."""
-        day = self.end + dt.timedelta(days=1)
-        return dt.datetime.combine(day, dt.time()).replace(tzinfo=ZoneInfo(self.time_zone))
-
-
-def health_period(*, team, start=None, end=None, today=None) -> HealthPeriod:
-    """The period a request asks for, in the team's time zone; InputError with the reason.
-    Neither given: the last 30 days, today included; one given: 30 days from or to it."""
-    tz = ZoneInfo(team.time_zone)
-    today = today or timezone.now().astimezone(tz).date()
-    start_day = parse_date(start, "start")
-    end_day = parse_date(end, "end")
-    if start_day is None and end_day is None:
-        end_day = today
-    if end_day is None:
-        end_day = start_day + dt.timedelta(days=DEFAULT_DAYS - 1)
-    if start_day is None:
-        start_day = end_day - dt.timedelta(days=DEFAULT_DAYS - 1)
-    if end_day < start_day:
-        raise InputError(f"end ({end_day}) is before start ({start_day}).")
-    days = (end_day - start_day).days + 1
-    if days > MAX_DAYS:
-        raise InputError(
-            f"The period is {days} days long; on-call health covers at most two years "
-            f"({MAX_DAYS} days)."
-        )
-    return HealthPeriod(start=start_day, end=end_day, time_zone=team.time_zone)
+def health_period(*, team, start=None, end=None, today=None) -> Period:
+    """The period of on-call health: the last 30 days unless asked (reports.periods)."""
+    return periods.period_parse(
+        team=team,
+        start=start,
+        end=end,
+        today=today,
+        default_days=DEFAULT_DAYS,
+        what="on-call health",
+    )
 
 
 def parse_factor(value) -> float:
@@ -178,7 +144,7 @@ class PersonHealth:
 @dataclass
 class TeamHealth:
     team: object
-    period: HealthPeriod
+    period: Period
     factor: float
     people: list[PersonHealth]
     median_interruptions: float
@@ -277,14 +243,14 @@ def _median(values) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
-def team_health(*, team, period: HealthPeriod, factor: float = DEFAULT_FACTOR) -> TeamHealth:
+def team_health(*, team, period: Period, factor: float = DEFAULT_FACTOR) -> TeamHealth:
     """Every member's on-call health over the period, with the team's medians and flags."""
     memberships = list(
         Membership.objects.filter(team=team).select_related("user").order_by("user__username")
     )
     people = {m.user_id: PersonHealth(user=m.user, role=m.role) for m in memberships}
     ids = list(people)
-    start, end = period.starts_at, period.ends_at
+    start, end = period.start_at, period.end_before
     params = {
         "team": team.pk,
         "users": ids,

@@ -12,11 +12,11 @@ from oncall.models import Schedule
 from reports.health import (
     DEFINITIONS,
     INTERRUPTING_CHANNELS,
-    MAX_DAYS,
     health_period,
     parse_factor,
     team_health,
 )
+from reports.periods import MAX_DAYS
 from teams.access import at_least, role_in
 from teams.models import Role, Team
 

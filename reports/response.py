@@ -8,24 +8,23 @@ The definitions below are shown on the page as they are written here.
 
 import datetime as dt
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.inputs import InputError, parse_date
 from incidents.models import EventKind, Severity
 from oncall.models import EscalationStep
 from postmortems.models import ActionItemStatus
+from reports import periods
+from reports.periods import Period
 
 # The source document's targets.
 ACKNOWLEDGE_TARGET = dt.timedelta(minutes=5)
 ESCALATE_TARGET = dt.timedelta(minutes=15)
 SEV1_UPDATE_TARGET = dt.timedelta(minutes=15)
 DEFAULT_DAYS = 90
-MAX_DAYS = 731  # two years, a leap day included
 
 DEFINITIONS = [
     (
@@ -75,52 +74,11 @@ DEFINITIONS = [
 ]
 
 
-@dataclass(frozen=True)
-class Period:
-    start: dt.date
-    end: dt.date  # inclusive
-    time_zone: str
-
-    @property
-    def tz(self):
-        return ZoneInfo(self.time_zone)
-
-    @property
-    def start_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.start, dt.time(0), self.tz)
-
-    @property
-    def end_before(self) -> dt.datetime:
-        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(0), self.tz)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-
 def period_parse(*, team, start=None, end=None, today=None) -> Period:
-    """The period a request asks for, in the team's time zone; InputError with the reason.
-
-    Missing both: the last 90 days, today included. Missing one: 90 days from or to the
-    other."""
-    tz = ZoneInfo(team.time_zone)
-    today = today or timezone.now().astimezone(tz).date()
-    start_day = parse_date(start, "start")
-    end_day = parse_date(end, "end")
-    if start_day is None and end_day is None:
-        end_day = today
-    if end_day is None:
-        end_day = start_day + dt.timedelta(days=DEFAULT_DAYS - 1)
-    if start_day is None:
-        start_day = end_day - dt.timedelta(days=DEFAULT_DAYS - 1)
-    if end_day < start_day:
-        raise InputError(f"end ({end_day}) is before start ({start_day}).")
-    days = (end_day - start_day).days + 1
-    if days > MAX_DAYS:
-        raise InputError(
-            f"The period is {days} days long; a report covers at most two years ({MAX_DAYS} days)."
-        )
-    return Period(start=start_day, end=end_day, time_zone=team.time_zone)
+    """The report's period: the last 90 days unless asked (reports.periods)."""
+    return periods.period_parse(
+        team=team, start=start, end=end, today=today, default_days=DEFAULT_DAYS, what="a report"
+    )
 
 
 @dataclass

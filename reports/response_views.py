@@ -9,9 +9,9 @@ from django.views.decorators.cache import never_cache
 
 from common.inputs import InputError, clean_text
 from reports.charts import Chart
+from reports.periods import MAX_DAYS
 from reports.response import (
     DEFINITIONS,
-    MAX_DAYS,
     Period,
     ResponseReport,
     Share,

@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from oncall.models import Layer, LayerMember, Schedule
 from paging.models import Escalation, Notification, Page, StepRun
-from reports.health import HealthPeriod, health_period, parse_factor, team_health
+from reports.health import health_period, parse_factor, team_health
+from reports.periods import Period
 from teams.models import Role
 from tests.factories import IncidentFactory, member
 
@@ -282,7 +283,7 @@ def test_a_two_year_period_sums_the_fairness_report_over_its_one_year_windows(te
     schedule = Schedule.objects.create(team=team, name="Always", time_zone="UTC")
     layer = Layer.objects.create(schedule=schedule, name="Only", start_date=dt.date(2024, 1, 1))
     LayerMember.objects.create(layer=layer, user=responder, position=0)
-    span = HealthPeriod(start=dt.date(2024, 1, 1), end=dt.date(2025, 12, 31), time_zone="UTC")
+    span = Period(start=dt.date(2024, 1, 1), end=dt.date(2025, 12, 31), time_zone="UTC")
     report = team_health(team=team, period=span)
     # On call from the first handoff, Monday 1 January 2024 09:00, to the end of 2025.
     assert report.people[0].hours_on_call == 731 * 24 - 9
