@@ -57,9 +57,10 @@ def _outbound_allows_loopback(settings):
 
 
 @pytest.fixture(autouse=True)
-def _severity_levels(request):
-    """Transactional tests empty every table afterwards, the migration's SEV1–SEV4 rows too;
-    put them back so each test starts with the levels a real database has."""
+def _migration_rows(request):
+    """Transactional tests empty every table afterwards, the migrations' rows too (SEV1–SEV4
+    and the built-in 3 AM drill); put them back so each test starts with what a real database
+    has."""
     marker = request.node.get_closest_marker("django_db")
     if marker is None:
         yield
@@ -70,6 +71,7 @@ def _severity_levels(request):
     from django.apps import apps as django_apps
 
     importlib.import_module("incidents.migrations.0002_severities").create(django_apps, None)
+    importlib.import_module("reports.migrations.0002_three_am_night").add(django_apps, None)
     yield
 
 

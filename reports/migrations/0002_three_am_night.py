@@ -34,6 +34,10 @@ def remove(apps, schema_editor):
     apps.get_model("reports", "DrillScenario").objects.filter(
         team=None, slug=THREE_AM["slug"]
     ).delete()
+    if schema_editor.connection.vendor == "postgresql":
+        # The delete leaves deferred foreign-key checks pending; PostgreSQL refuses to alter
+        # the table (the next migration back) in the same transaction until they have run.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):
