@@ -150,10 +150,11 @@ def _incidents_cte() -> str:
 
 
 def _duration_columns(name: str, column: str) -> str:
-    seconds = f"EXTRACT(EPOCH FROM ({column} - declared_at))"
+    # date_part is float arithmetic; EXTRACT gives numeric, about a tenth slower over a year.
+    seconds = f"date_part('epoch', {column} - declared_at)"
     return (
-        f"count({column}) AS {name}_n, avg({seconds})::float AS {name}_mean, "
-        f"(percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}))::float AS {name}_median"
+        f"count({column}) AS {name}_n, avg({seconds}) AS {name}_mean, "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) AS {name}_median"
     )
 
 
