@@ -72,6 +72,10 @@ class Service(models.Model):
         return False
 
 
+# The key of a drill's staged change in its details (reports.drills records the drill's id).
+DRILL_KEY = "drill"
+
+
 class ChangeEvent(models.Model):
     """One deploy, config change or flag change, as its sender told it."""
 
@@ -121,6 +125,11 @@ class ChangeEvent(models.Model):
     @property
     def is_private(self):
         return False
+
+    @property
+    def is_drill(self) -> bool:
+        """A drill's staged deploy: recorded like a real one, and never one."""
+        return isinstance(self.details, dict) and DRILL_KEY in self.details
 
 
 class IncidentChange(models.Model):

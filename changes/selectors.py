@@ -7,13 +7,11 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from changes.models import ChangeEvent
+from changes.models import DRILL_KEY, ChangeEvent
 
 WINDOW_BEFORE = timedelta(hours=2)
 # The most an incident's panel and API list; a deploy storm beyond it is not a clue.
 INCIDENT_CHANGES_LIMIT = 50
-# The key of a drill's staged change in its details (reports.drills records it).
-DRILL_KEY = "drill"
 
 
 @dataclass

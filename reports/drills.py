@@ -29,7 +29,7 @@ from alerts.payloads import NormalizedAlert
 from alerts.routing import is_business_hours
 from alerts.services import ingest, internal_integration
 from audit.services import audit_record
-from changes.models import ChangeKind, ChangeSource, RollbackDecision
+from changes.models import DRILL_KEY, ChangeKind, ChangeSource, RollbackDecision
 from changes.services import ChangeError, change_record
 from incidents.models import EventKind, Status, TimelineEvent
 from incidents.services import IncidentError, incident_change_status
@@ -276,7 +276,7 @@ def drill_start(*, team, scenario, by=None, schedule=None, now=None) -> Drill:
                     occurred_at=now - timedelta(minutes=scenario.change_minutes_before),
                     external_id=f"vigil-drill-{drill.pk}",
                     by=by,
-                    details={"drill": drill.pk},
+                    details={DRILL_KEY: drill.pk},
                 )
             except ChangeError as exc:
                 raise DrillError(f"The scenario's change could not be recorded: {exc}") from exc

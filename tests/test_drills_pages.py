@@ -10,6 +10,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from changes.models import ChangeEvent, ChangeKind, ChangeSource
+from changes.services import service_named
+from incidents.models import Severity
+from incidents.services import incident_declare
 from reports import drills
 from reports.models import Drill, DrillOptIn, DrillScenario, DrillSchedule, DrillState
 from teams.models import Role
@@ -500,3 +504,39 @@ def test_the_drills_incident_says_it_is_a_drill(team, manager, responder):
     page = client_for(responder).get(drill.incident.get_absolute_url()).content.decode()
     assert "This incident is a drill" in page
     assert reverse("drill_detail", args=[drill.pk]) in page
+
+
+def test_a_drill_is_marked_in_the_incident_list_the_dashboard_and_the_changes_list(
+    team, manager, responder
+):
+    """A person who did not start the drill meets its incident and its staged deploy on the
+    everyday pages: each says Drill, and nothing real does."""
+    drills.opt_in(team=team, user=responder)
+    drill = drills.drill_start(team=team, scenario=three_am(), by=manager)
+    ChangeEvent.objects.create(
+        team=team,
+        service=service_named(team=team, name="checkout"),
+        summary="A real deploy",
+        version="v9.9.9",
+        kind=ChangeKind.DEPLOY,
+        source=ChangeSource.API,
+        occurred_at=drill.started_at,
+    )
+    real = incident_declare(
+        title="Checkout errors", severity=Severity.objects.get(name="SEV2"), team=team, by=manager
+    )
+    client = client_for(responder)
+    badge = '<span class="badge badge-drill">Drill</span>'
+
+    listing = client.get(reverse("incident_list")).content.decode()
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    changes = client.get(reverse("changes_list")).content.decode()
+
+    for page in (listing, dashboard):
+        drill_row = page.split(drill.incident.title, 1)[1].split("</a>", 1)[1][:80]
+        real_row = page.split(real.title, 1)[1].split("</a>", 1)[1][:80]
+        assert drill_row.lstrip().startswith(badge)
+        assert badge not in real_row
+    assert changes.count(badge) == 1
+    assert badge in changes.split("v1.5.2", 1)[0].rsplit("<li", 1)[1]
+    assert badge not in changes.split("v9.9.9", 1)[0].rsplit("<li", 1)[1]
