@@ -488,7 +488,8 @@ def _tell_managers(schedule) -> int:
     when = schedule.next_at.astimezone(tz)
     title = f"[Vigil] A drill for {team} is set for {when:%a %d %b %Y %H:%M} ({team.time_zone})"
     body = (
-        f"The {schedule.scenario} drill starts at {when:%a %d %b %Y %H:%M} {team.time_zone}. "
+        f"The next drill ({schedule.scenario}) starts at {when:%a %d %b %Y %H:%M} "
+        f"{team.time_zone}. "
         "Only managers are told in advance: please keep it to yourself."
     )
     stamp = schedule.next_at.isoformat()

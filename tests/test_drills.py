@@ -3,8 +3,10 @@
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from alerts.routing import is_business_hours
 from changes.decisions import rollback_decide
@@ -13,10 +15,11 @@ from changes.selectors import changes_for_incident, recent_changes, suspect_chan
 from incidents.models import EventKind, Severity, Status
 from incidents.services import incident_change_status, incident_declare, timeline_event_add
 from oncall.models import ContactMethod
-from paging.models import Notification, Page
+from paging.models import Escalation, Notification, Page
 from paging.services import engine_tick, incident_acknowledge
 from reports import drills
-from reports.models import DrillScenario
+from reports.drill_tasks import drill_schedule_tick
+from reports.models import Drill, DrillScenario, DrillSchedule
 from teams.models import Role
 from teams.selectors import team_routing
 from tests.factories import member
@@ -190,3 +193,56 @@ def test_the_delivery_log_says_drill(client, team, manager, responder, time_mach
 
     assert 'Delivery log <span class="badge badge-drill">Drill</span>' in page
     assert "every message below went out marked [DRILL]" in page
+
+
+def test_the_tick_starts_a_due_scheduled_drill_and_sets_the_next_one(
+    team, manager, responder, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    drills.opt_in(team=team, user=responder)
+    schedule = drills.schedule_save(team=team, by=manager, scenario=three_am(), every_weeks=2)
+    first = schedule.next_at
+    assert T0 <= first <= T0 + timedelta(weeks=2)
+
+    # Before its time: nothing starts.
+    assert drill_schedule_tick.apply().get() == {"due": 0, "started": 0, "failed": 0}
+    assert not Drill.objects.exists()
+
+    time_machine.move_to(first + timedelta(seconds=30), tick=False)
+    assert drill_schedule_tick.apply().get() == {"due": 1, "started": 1, "failed": 0}
+
+    drill = Drill.objects.get()
+    assert drill.schedule_id == schedule.pk and drill.started_by is None
+    assert drill.incident.is_drill
+    assert Escalation.objects.filter(incident=drill.incident).exists()
+    schedule = DrillSchedule.objects.get()
+    routing = team_routing(team)
+    assert is_business_hours(routing, team.time_zone, schedule.next_at)
+    centre = first + timedelta(weeks=2)
+    assert centre - timedelta(days=4) <= schedule.next_at <= centre + timedelta(days=4)
+    # Only the managers hear of the next one.
+    when = f"{schedule.next_at.astimezone(ZoneInfo(team.time_zone)):%a %d %b %Y %H:%M}"
+    told = {
+        n.user.username
+        for n in Notification.objects.filter(purpose="drill_notice").select_related("user")
+        if when in n.payload.get("title", n.payload.get("subject", ""))
+    }
+    assert told == {"maya"}
+
+    # The next tick has nothing to do: the drill started once.
+    assert drill_schedule_tick.apply().get()["started"] == 0
+    assert Drill.objects.count() == 1
+
+
+def test_a_due_schedule_with_nobody_opted_in_starts_nothing_and_waits_for_the_next_time(
+    team, manager, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    schedule = drills.schedule_save(team=team, by=manager, scenario=three_am(), every_weeks=1)
+    time_machine.move_to(schedule.next_at + timedelta(minutes=1), tick=False)
+
+    assert drills.schedules_tick() == {"due": 1, "started": 0, "failed": 1}
+
+    assert not Drill.objects.exists()
+    schedule.refresh_from_db()
+    assert schedule.enabled and schedule.next_at > timezone.now()
