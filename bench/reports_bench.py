@@ -176,10 +176,10 @@ def load_team(team, *, incidents: int, pages: int, people, today: dt.date) -> di
     counts["step runs"] = _execute(
         """
         INSERT INTO paging_steprun (escalation_id, number, position, cycle, scheduled_at,
-                                    executed_at, lateness)
+                                    executed_at, lateness, target_kind)
         SELECT e.id, p + 1, p, 1, e.started_at + (ARRAY[0, 300, 900])[p + 1] * interval '1 s',
                e.started_at + ((ARRAY[0, 300, 900])[p + 1] + e.id %% 120) * interval '1 s',
-               (e.id %% 120)::float
+               (e.id %% 120)::float, (ARRAY['layer', 'layer', 'lead'])[p + 1]
         FROM paging_escalation e CROSS JOIN generate_series(0, 2) p
         WHERE e.team_id = %(team)s AND p < e.steps_run
         """,

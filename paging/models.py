@@ -59,6 +59,9 @@ class StepRun(models.Model):
     scheduled_at = models.DateTimeField()
     executed_at = models.DateTimeField()
     lateness = models.FloatField(help_text="Seconds after scheduled_at; never negative.")
+    # The step's target kind as it was when it ran (layer, user, lead): what the step was
+    # then, whatever the policy says now. The reports count "reached the lead" by it.
+    target_kind = models.CharField(max_length=8, blank=True, db_default="")
 
     class Meta:
         ordering = ["escalation", "number"]

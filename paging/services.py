@@ -304,6 +304,7 @@ def _advance(escalation, now, cache):
         scheduled_at=scheduled,
         executed_at=now,
         lateness=max(0.0, (now - scheduled).total_seconds()),
+        target_kind=step.target_kind,
     )
     if ("targets", step.pk) not in cache:
         cache[("targets", step.pk)] = escalation_step_targets(step=step, at=now)

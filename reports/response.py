@@ -62,8 +62,8 @@ DEFINITIONS = [
     ),
     (
         "Reached the lead",
-        "Paged incidents whose escalation ran a step that targets the team's engineering "
-        "lead (as the policy's steps stand now).",
+        "Paged incidents whose escalation ran a step that targeted the team's engineering "
+        "lead when it ran (a later edit of the policy changes nothing here).",
     ),
     (
         "Action items done on time",
@@ -255,18 +255,13 @@ def response_report(*, team, period: Period, now=None) -> ResponseReport:
     rows = _fetch(
         f"""
         WITH {_incidents_cte()},
-        lead AS (
-            SELECT st.position FROM oncall_escalationstep st
-            JOIN oncall_escalationpolicy p ON p.id = st.policy_id
-            WHERE p.team_id = %(team)s AND st.target_kind = %(lead)s
-        ),
         runs AS (
             SELECT r.escalation_id,
                    min(r.executed_at) FILTER (WHERE r.position >= 1) AS second_at,
-                   bool_or(r.position IN (SELECT position FROM lead)) AS lead_ran
+                   bool_or(r.target_kind = %(lead)s) AS lead_ran
             FROM paging_steprun r
             JOIN paging_escalation e ON e.id = r.escalation_id
-            WHERE e.team_id = %(team)s AND r.position >= 1
+            WHERE e.team_id = %(team)s AND (r.position >= 1 OR r.target_kind = %(lead)s)
             GROUP BY r.escalation_id
         ),
         paged AS (

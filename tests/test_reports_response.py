@@ -10,11 +10,13 @@ from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.tokens import api_token_create
 from incidents.models import EventKind, Severity, Status, TimelineEvent
+from oncall.models import EscalationStep
 from paging.models import Escalation, StepRun
 from postmortems.models import ActionItem, ActionItemStatus
 from reports.response import Period, period_parse, report_as_json, response_report
@@ -63,9 +65,15 @@ def incident(team, level, declared, *, ack=None, mitigated=None, resolved=None, 
 
 
 def escalate(incident, *positions_after):
-    """An escalation whose steps ran at these (position, seconds after declaration)."""
+    """An escalation whose steps ran at these (position, seconds after declaration), each
+    recording its step's target kind as the engine does."""
     escalation = Escalation.objects.create(
         incident=incident, team=incident.team, started_at=incident.declared_at
+    )
+    kinds = dict(
+        EscalationStep.objects.filter(policy__team=incident.team).values_list(
+            "position", "target_kind"
+        )
     )
     for number, (position, after) in enumerate(positions_after, start=1):
         when = incident.declared_at + sec(after)
@@ -76,6 +84,7 @@ def escalate(incident, *positions_after):
             scheduled_at=when,
             executed_at=when,
             lateness=0,
+            target_kind=kinds[position],
         )
     return escalation
 
@@ -197,6 +206,42 @@ def test_the_figures_equal_the_hand_computed_ones(berlin):
         ("2026-11-09", 2),
     ]
     assert data["by_week"][1]["median_time_to_acknowledge_seconds"] == 1200.0
+
+
+def test_reached_the_lead_counts_each_step_as_it_was_when_it_ran(berlin):
+    """C's third step paged the lead. The policy is then edited so that no step targets the
+    lead: C still reached them. Edited again so that the first step does: only the
+    escalation that ran after it reached the lead, not A, B and C, whose first step paged a
+    layer."""
+    team, _, _ = berlin
+    steps = {s.position: s for s in EscalationStep.objects.filter(policy__team=team)}
+    steps[2].target_kind = "layer"
+    steps[2].save(update_fields=["target_kind"])
+    assert report_as_json(report_for(team))["reached_lead"] == {"met": 1, "of": 3, "share": 1 / 3}
+
+    steps[0].target_kind = "lead"
+    steps[0].save(update_fields=["target_kind"])
+    late = incident(team, 2, "2026-11-11T09:00", ack=60, resolved=600)
+    escalate(late, (0, 0))
+
+    data = report_as_json(report_for(team))
+    assert data["paged"] == 4
+    assert data["reached_lead"] == {"met": 2, "of": 4, "share": 0.5}
+    assert data["reached_secondary"] == {"met": 2, "of": 4, "share": 0.5}
+
+
+def test_the_migration_gives_earlier_step_runs_their_steps_kind_from_the_policy(berlin):
+    team, _, incidents = berlin
+    with connection.cursor() as cursor:  # no pending foreign-key checks before ALTER TABLE
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    executor = MigrationExecutor(connection)
+    executor.migrate([("paging", "0003_team_moves_to_teams")])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    runs = StepRun.objects.filter(escalation__incident=incidents["c"]).order_by("number")
+    assert list(runs.values_list("target_kind", flat=True)) == ["layer", "layer", "lead"]
+    assert report_as_json(report_for(team))["reached_lead"]["met"] == 1
 
 
 def test_the_same_incidents_in_utc_fall_on_other_days(berlin):

@@ -34,7 +34,10 @@ if (ROOT / "common" / "migrations").is_dir():
     OTHER_APPS.append("common")
 # Columns added after the move that today's code writes: there while today's seed_demo writes
 # the demo data, and dropped again before the migration, so the schema is the old one.
-LATER_COLUMNS = [("incidents_incident", "is_drill", "boolean NOT NULL DEFAULT false")]
+LATER_COLUMNS = [
+    ("incidents_incident", "is_drill", "boolean NOT NULL DEFAULT false"),
+    ("paging_steprun", "target_kind", "varchar(8) NOT NULL DEFAULT ''"),
+]
 TABLES = [
     "oncall_team",
     "oncall_membership",
