@@ -10,7 +10,7 @@ from urllib.parse import unquote_to_bytes
 import structlog
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, is_valid_path
@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.views.defaults import page_not_found
 
 from common.inputs import InputError, unstorable, unstorable_in_json
+
+logger = structlog.get_logger(__name__)
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -122,6 +124,41 @@ class RequestInputMiddleware:
         if isinstance(exception, InputError):
             return _refusal(request, str(exception))
         return None
+
+
+class DatabaseUnavailableMiddleware:
+    """The database refusing for now (every pooled connection taken, the server down or
+    restarting, a lock or statement timeout, a deadlock) is answered 503 with Retry-After,
+    never 500: the request may be sent again, and Alertmanager and the API's clients do.
+    The answer touches no database."""
+
+    RETRY_AFTER_SECONDS = 5
+    REASON = "The database is busy or unreachable right now; nothing was changed. Try again."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.warning(
+            "database_unavailable",
+            path=request.path,
+            error=type(getattr(exception, "__cause__", None) or exception).__name__,
+        )
+        if "text/html" in request.headers.get("Accept", "") and not _in_api(request):
+            response = HttpResponse(
+                render_to_string("503.html", {"reason": self.REASON}), status=503
+            )
+        else:
+            response = JsonResponse({"detail": self.REASON}, status=503)
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response
 
 
 def _in_api(request) -> bool:

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "common.middleware.UserTimezoneMiddleware",
     "common.middleware.NotFoundPageMiddleware",
     "common.middleware.HtmxMessagesMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "vigil.urls"

@@ -1,0 +1,75 @@
+"""The database refusing for now answers 503 with Retry-After, never 500, and changes
+nothing: here a real lock held by another PostgreSQL session while the request waits at most
+100 ms for it (lock_timeout)."""
+
+import psycopg
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from accounts.tokens import api_token_create
+from incidents.models import Incident, Severity, Status
+from teams.models import Role
+from tests.factories import IncidentFactory, TeamFactory, member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def locked_incident():
+    team = TeamFactory()
+    responder = member(team, Role.RESPONDER, username="rosa")
+    incident = IncidentFactory(team=team, severity=Severity.objects.get(name="SEV2"))
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    other = psycopg.connect(**params)
+    other.execute("SELECT id FROM incidents_incident WHERE id = %s FOR UPDATE", [incident.pk])
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '100ms'")
+    try:
+        yield incident, responder, other
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+def test_a_page_waiting_on_a_locked_row_gets_503_and_can_send_again(client, locked_incident):
+    incident, responder, other = locked_incident
+    client.force_login(responder)
+    url = reverse("incident_severity", args=[incident.pk])
+
+    response = client.post(url, {"severity": "SEV1"}, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "Try again in a few seconds" in response.content.decode()
+    assert "nothing was changed" in response.content.decode()
+    other.rollback()  # the other session lets go
+    assert Incident.objects.get(pk=incident.pk).severity.name == "SEV2"
+    assert client.post(url, {"severity": "SEV1"}, HTTP_ACCEPT="text/html").status_code in (
+        200,
+        302,
+    )
+    assert Incident.objects.get(pk=incident.pk).severity.name == "SEV1"
+
+
+def test_the_api_waiting_on_a_locked_row_gets_503_json(client, locked_incident):
+    incident, responder, _other = locked_incident
+    _, raw = api_token_create(user=responder, name="cli")
+
+    response = client.post(
+        f"/api/v1/incidents/{incident.pk}/status",
+        {"status": "acknowledged"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {
+        "detail": "The database is busy or unreachable right now; nothing was changed. Try again."
+    }
+    assert Incident.objects.get(pk=incident.pk).status == Status.TRIGGERED
