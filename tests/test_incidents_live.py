@@ -55,7 +55,7 @@ class WebProcess:
         self.proc = None
         self.log = tempfile.NamedTemporaryFile(prefix="vigil-web-", suffix=".log", delete=False)  # noqa: SIM115
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, attempts=5):
         env = {
             **os.environ,
             "DATABASE_URL": celery_worker.test_database_url(),
@@ -72,17 +72,26 @@ class WebProcess:
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
+        # Ready when this process says it listens (a connection alone could reach another
+        # process holding the port: then this one failed to bind, and tries the next port).
+        ready = f"Uvicorn running on {self.url}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(Path(self.log.name).read_text())
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return self
+                output = self.output()
+                if "address already in use" in output and attempts > 1:
+                    self.port = free_port(exclude={self.port})
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    return self.start(timeout=timeout, attempts=attempts - 1)
+                raise RuntimeError(output)
+            if ready in self.output():
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), 0.2),
+                ):
+                    return self
             time.sleep(0.1)
-        raise RuntimeError("uvicorn did not start:\n" + Path(self.log.name).read_text())
+        raise RuntimeError("uvicorn did not start:\n" + self.output())
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
