@@ -146,6 +146,9 @@ class DatabaseUnavailableMiddleware:
 
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
+        cause = exception.__cause__
+        if type(cause).__module__ == "sqlite3" and "locked" not in str(cause):
+            return None  # SQLite says OperationalError for bad SQL too: a bug, not a wait
         logger.warning(
             "database_unavailable",
             path=request.path,

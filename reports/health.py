@@ -20,16 +20,20 @@ The definitions follow PagerDuty's published ones, so the figures compare with t
   team flags nobody).
 
 Drills are never counted. The period is days in the team's time zone, the end included. The
-figures take a fixed number of queries whatever the number of pages: two aggregates in
-PostgreSQL, the members, and the schedules' own queries.
+figures take a fixed number of queries whatever the number of pages: the interruptions
+(aggregated by PostgreSQL, or each page's first delivery on another database such as SQLite
+under `make run`), the incidents handled, the members, and the schedules' own queries.
 """
 
 import datetime as dt
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
+from django.db.models import Min
 
 from common.inputs import InputError, check_text
 from incidents.models import Incident
@@ -198,26 +202,65 @@ def _interruptions_sql() -> str:
     """  # noqa: S608 — table names come from the models; every value is a parameter
 
 
-def _handled_sql() -> str:
-    page, esc, inc = Page._meta.db_table, Escalation._meta.db_table, Incident._meta.db_table
-    return f"""
-        SELECT user_id, COUNT(DISTINCT incident_id) FROM (
-            SELECT p.user_id, p.incident_id FROM {page} p JOIN {inc} i ON i.id = p.incident_id
-            WHERE p.acknowledged_at IS NOT NULL AND i.team_id = %(team)s AND NOT i.is_drill
-              AND i.declared_at >= %(start)s AND i.declared_at < %(end)s
-            UNION ALL
-            SELECT e.acknowledged_by_id, e.incident_id FROM {esc} e
-            JOIN {inc} i ON i.id = e.incident_id
-            WHERE e.acknowledged_by_id IS NOT NULL AND i.team_id = %(team)s AND NOT i.is_drill
-              AND i.declared_at >= %(start)s AND i.declared_at < %(end)s
-            UNION ALL
-            SELECT i.commander_id, i.id FROM {inc} i
-            WHERE i.commander_id IS NOT NULL AND i.team_id = %(team)s AND NOT i.is_drill
-              AND i.declared_at >= %(start)s AND i.declared_at < %(end)s
-        ) handled
-        WHERE user_id = ANY(%(users)s)
-        GROUP BY user_id
-    """  # noqa: S608 — table names come from the models; every value is a parameter
+def aggregates_in_sql() -> bool:
+    """PostgreSQL counts the interruptions itself; elsewhere Python does, from the rows."""
+    return connection.vendor == "postgresql"
+
+
+def _interruptions_from_rows(*, team, ids, params) -> dict[int, tuple[int, int, int]]:
+    """_interruptions_sql's figures computed in Python from each page's first delivery, for
+    databases without PostgreSQL's time zones (SQLite under `make run`)."""
+    firsts = (
+        Notification.objects.filter(
+            page__escalation__team=team,
+            page__incident__is_drill=False,
+            page__user_id__in=ids,
+            channel__in=params["channels"],
+            state=params["sent"],
+            purpose="page",
+            sent_at__isnull=False,
+            page__created_at__gte=params["start_early"],
+            page__created_at__lt=params["end"],
+        )
+        .values("page_id", "page__user_id", "page__user__time_zone")
+        .annotate(at=Min("sent_at"))
+        .filter(at__gte=params["start"], at__lt=params["end"])
+    )
+    counts: dict[int, list[int]] = {}
+    for row in firsts:
+        local = row["at"].astimezone(_zone(row["page__user__time_zone"]))
+        h, weekday = local.hour, local.isoweekday() <= 5
+        bucket = 2 if h >= 22 or h < 8 else 0 if h < 18 and weekday else 1
+        counts.setdefault(row["page__user_id"], [0, 0, 0])[bucket] += 1
+    return {user_id: tuple(c) for user_id, c in counts.items()}
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _handled(*, team, ids, period) -> Counter:
+    """{user id: incidents handled}: the team's incidents declared in the period that the
+    person acknowledged (their page or the escalation) or commanded, each once. One query."""
+    in_period = Incident.objects.filter(
+        team=team,
+        is_drill=False,
+        declared_at__gte=period.start_at,
+        declared_at__lt=period.end_before,
+    )
+    pages = Page.objects.filter(
+        acknowledged_at__isnull=False, incident__in=in_period, user_id__in=ids
+    ).values_list("user_id", "incident_id")
+    escalations = Escalation.objects.filter(
+        acknowledged_by_id__in=ids, incident__in=in_period
+    ).values_list("acknowledged_by_id", "incident_id")
+    commanded = in_period.filter(commander_id__in=ids).values_list("commander_id", "pk")
+    # Without their models' default ordering: SQLite refuses ORDER BY inside a UNION.
+    parts = [q.order_by() for q in (pages, escalations, commanded)]
+    return Counter(user_id for user_id, _ in parts[0].union(*parts[1:]))
 
 
 def _windows(start: dt.datetime, end: dt.datetime):
@@ -262,14 +305,17 @@ def team_health(*, team, period: Period, factor: float = DEFAULT_FACTOR) -> Team
         "start_early": start - dt.timedelta(days=1),
     }
     if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(_interruptions_sql(), params)
-            for user_id, business, off, sleep in cursor.fetchall():
-                person = people[user_id]
-                person.business, person.off, person.sleep = business, off, sleep
-            cursor.execute(_handled_sql(), params)
-            for user_id, handled in cursor.fetchall():
-                people[user_id].incidents_handled = handled
+        if aggregates_in_sql():
+            with connection.cursor() as cursor:
+                cursor.execute(_interruptions_sql(), params)
+                interruptions = {row[0]: row[1:] for row in cursor.fetchall()}
+        else:
+            interruptions = _interruptions_from_rows(team=team, ids=ids, params=params)
+        for user_id, (business, off, sleep) in interruptions.items():
+            person = people[user_id]
+            person.business, person.off, person.sleep = business, off, sleep
+        for user_id, handled in _handled(team=team, ids=ids, period=period).items():
+            people[user_id].incidents_handled = handled
         for user_id, hours in hours_on_call(team=team, start=start, end=end).items():
             if user_id in people:
                 people[user_id].hours_on_call = round(hours, 2)

@@ -7,6 +7,10 @@ The definitions below are shown on the page as they are written here.
 """
 
 import datetime as dt
+import itertools
+import json
+import statistics
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -14,11 +18,13 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents.models import EventKind, Severity
+from incidents.models import EventKind, Incident, Severity, TimelineEvent
 from oncall.models import EscalationStep
-from postmortems.models import ActionItemStatus
+from paging.models import Escalation, StepRun
+from postmortems.models import ActionItem, ActionItemStatus
 from reports import periods
 from reports.periods import Period
+from status.models import StatusUpdate
 
 # The source document's targets.
 ACKNOWLEDGE_TARGET = dt.timedelta(minutes=5)
@@ -183,9 +189,28 @@ def _weeks(period: Period) -> list[dt.date]:
 
 
 def response_report(*, team, period: Period, now=None) -> ResponseReport:
-    """The team's response figures over the period (see DEFINITIONS). Six queries whatever
-    the number of incidents."""
+    """The team's response figures over the period (see DEFINITIONS): aggregated by
+    PostgreSQL, or from the rows on another database (SQLite under `make run`)."""
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _response_report_sql(team=team, period=period, now=now)
+    return response_report_from_rows(team=team, period=period, now=now)
+
+
+def _fill_groups(report: ResponseReport, severities: dict, weekly: dict) -> None:
+    """Every severity, counted or not, in level order; every week of the period."""
+    for level, name in Severity.objects.order_by("level").values_list("level", "name"):
+        group = severities.pop(level, None) or GroupRow(key="", label="")
+        group.key = group.label = name
+        report.by_severity.append(group)
+    for week in _weeks(report.period):
+        group = weekly.pop(week, None) or GroupRow(key="", label="")
+        group.key = group.label = week.isoformat()
+        report.by_week.append(group)
+
+
+def _response_report_sql(*, team, period: Period, now) -> ResponseReport:
+    """Six queries whatever the number of incidents."""
     params = {
         "team": team.pk,
         "tz": period.time_zone,
@@ -242,14 +267,7 @@ def response_report(*, team, period: Period, now=None) -> ResponseReport:
             weekly[row["week"]] = group
 
     # 2. Every severity, counted or not, in level order.
-    for level, name in Severity.objects.order_by("level").values_list("level", "name"):
-        group = severities.pop(level, None) or GroupRow(key="", label="")
-        group.key = group.label = name
-        report.by_severity.append(group)
-    for week in _weeks(period):
-        group = weekly.pop(week, None) or GroupRow(key="", label="")
-        group.key = group.label = week.isoformat()
-        report.by_week.append(group)
+    _fill_groups(report, severities, weekly)
 
     # 3. Escalations: who the pages reached, and how soon.
     rows = _fetch(
@@ -373,6 +391,176 @@ def response_report(*, team, period: Period, now=None) -> ResponseReport:
         },
     )
     report.action_items_on_time = Share(rows[0]["on_time"], rows[0]["due"])
+    return report
+
+
+# --- the same figures from the rows, for databases without PostgreSQL's aggregates ---------
+
+
+def _seconds_after(start, at) -> float | None:
+    return None if at is None else (at - start).total_seconds()
+
+
+def _durations(values) -> Duration:
+    measured = [v for v in values if v is not None]
+    if not measured:
+        return Duration()
+    return Duration(
+        measured=len(measured),
+        mean=statistics.fmean(measured),
+        median=float(statistics.median(measured)),
+    )
+
+
+def _group(incidents) -> GroupRow:
+    return GroupRow(
+        key="",
+        label="",
+        incidents=len(incidents),
+        acknowledge=_durations(_seconds_after(i.declared_at, i.acknowledged_at) for i in incidents),
+        mitigate=_durations(_seconds_after(i.declared_at, i.mitigated_at) for i in incidents),
+        resolve=_durations(_seconds_after(i.declared_at, i.resolved_at) for i in incidents),
+    )
+
+
+def _service_names(affected) -> set[str]:
+    if not isinstance(affected, list) or not affected:
+        return {_NO_SERVICE}
+    return {
+        _NO_SERVICE if v is None else v if isinstance(v, str) else json.dumps(v) for v in affected
+    }
+
+
+def _longest_gap(incident, moments, now) -> dt.timedelta:
+    until = min(incident.resolved_at or now, now)
+    points = sorted(
+        [incident.declared_at, until, *(m for m in moments if incident.declared_at < m < until)]
+    )
+    return max(b - a for a, b in itertools.pairwise(points))
+
+
+def response_report_from_rows(*, team, period: Period, now=None) -> ResponseReport:
+    """The figures of _response_report_sql, computed in Python from the period's rows (a
+    fixed number of queries; the work grows with the incidents). The same definitions: the
+    tests hold both to the same hand-computed values."""
+    now = now or timezone.now()
+    report = ResponseReport(team=team, period=period)
+    in_period = Incident.objects.filter(
+        team=team,
+        is_drill=False,
+        declared_at__gte=period.start_at,
+        declared_at__lt=period.end_before,
+    )
+    incidents = list(
+        in_period.select_related("severity").only(
+            "declared_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "affected_services",
+            "severity__level",
+        )
+    )
+    ids = in_period.values("pk")  # a subquery, however many incidents
+
+    # Counts and times: the whole period, per severity and per week.
+    whole = _group(incidents)
+    report.incidents = whole.incidents
+    report.acknowledge, report.mitigate, report.resolve = (
+        whole.acknowledge,
+        whole.mitigate,
+        whole.resolve,
+    )
+    report.acknowledged_within_target = Share(
+        sum(
+            1
+            for i in incidents
+            if i.acknowledged_at and i.acknowledged_at - i.declared_at <= ACKNOWLEDGE_TARGET
+        ),
+        sum(1 for i in incidents if i.acknowledged_at or i.declared_at + ACKNOWLEDGE_TARGET < now),
+    )
+    by_level, by_week = defaultdict(list), defaultdict(list)
+    for i in incidents:
+        by_level[i.severity.level].append(i)
+        local = i.declared_at.astimezone(period.tz).date()
+        by_week[local - dt.timedelta(days=local.weekday())].append(i)
+    _fill_groups(
+        report,
+        {level: _group(rows) for level, rows in by_level.items()},
+        {week: _group(rows) for week, rows in by_week.items()},
+    )
+
+    # Escalations: who the pages reached, and how soon.
+    runs = defaultdict(list)
+    for escalation_id, position, executed_at, target_kind in StepRun.objects.filter(
+        escalation__team=team, escalation__incident_id__in=ids
+    ).values_list("escalation_id", "position", "executed_at", "target_kind"):
+        runs[escalation_id].append((position, executed_at, target_kind))
+    by_id = {i.pk: i for i in incidents}
+    escalate_of = escalate_met = secondary = lead = 0
+    escalations = list(
+        Escalation.objects.filter(incident_id__in=ids).values_list("pk", "incident_id")
+    )
+    for escalation_id, incident_id in escalations:
+        i = by_id[incident_id]
+        steps = runs.get(escalation_id, [])
+        later = [at for position, at, _ in steps if position >= 1]
+        second_at = min(later) if later else None
+        secondary += second_at is not None
+        lead += any(kind == EscalationStep.TargetKind.LEAD for _, _, kind in steps)
+        ack = i.acknowledged_at
+        if ack is None or ack - i.declared_at > ACKNOWLEDGE_TARGET:
+            if ack or second_at or i.declared_at + ESCALATE_TARGET < now:
+                escalate_of += 1
+            if any(
+                at is not None and at - i.declared_at <= ESCALATE_TARGET for at in (ack, second_at)
+            ):
+                escalate_met += 1
+    report.paged = len(escalations)
+    report.reached_secondary = Share(secondary, report.paged)
+    report.reached_lead = Share(lead, report.paged)
+    report.escalated_within_target = Share(escalate_met, escalate_of)
+
+    # SEV1 update cadence: the longest gap of each SEV1.
+    sev1 = [i for i in incidents if i.severity.level == 1]
+    moments = defaultdict(list)
+    sev1_ids = in_period.filter(severity__level=1).values("pk")
+    for incident_id, at in TimelineEvent.objects.filter(
+        incident_id__in=sev1_ids, kind=EventKind.COMMS, deleted_at__isnull=True
+    ).values_list("incident_id", "occurred_at"):
+        moments[incident_id].append(at)
+    for incident_id, at in StatusUpdate.objects.filter(
+        incident_id__in=sev1_ids, posted_at__isnull=False
+    ).values_list("incident_id", "posted_at"):
+        moments[incident_id].append(at)
+    report.sev1_updates_kept = Share(
+        sum(1 for i in sev1 if _longest_gap(i, moments[i.pk], now) <= SEV1_UPDATE_TARGET),
+        len(sev1),
+    )
+
+    # Incidents per affected service (an incident with two services counts in both).
+    services = Counter(name for i in incidents for name in _service_names(i.affected_services))
+    report.by_service = sorted(services.items(), key=lambda item: (-item[1], item[0]))
+
+    # Action items due in the period.
+    today = now.astimezone(period.tz).date()
+    due = on_time = 0
+    for status, due_date, completed_at in (
+        ActionItem.objects.filter(
+            team=team,
+            incident__is_drill=False,
+            due_date__gte=period.start,
+            due_date__lte=period.end,
+        )
+        .exclude(status=ActionItemStatus.WONT_DO)
+        .values_list("status", "due_date", "completed_at")
+    ):
+        done = status == ActionItemStatus.DONE
+        due += done or due_date < today
+        on_time += bool(
+            done and completed_at and completed_at.astimezone(period.tz).date() <= due_date
+        )
+    report.action_items_on_time = Share(on_time, due)
     return report
 
 

@@ -73,3 +73,28 @@ def test_the_api_waiting_on_a_locked_row_gets_503_json(client, locked_incident):
         "detail": "The database is busy or unreachable right now; nothing was changed. Try again."
     }
     assert Incident.objects.get(pk=incident.pk).status == Status.TRIGGERED
+
+
+def test_sqlites_operational_error_for_bad_sql_stays_a_bug_not_a_wait(rf):
+    """SQLite raises OperationalError for a syntax error too: that is a 500 to fix, while
+    its "database is locked" is a wait like PostgreSQL's."""
+    import sqlite3
+
+    from django.db import OperationalError
+
+    from common.middleware import DatabaseUnavailableMiddleware
+
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
+    request = rf.get("/", HTTP_ACCEPT="text/html")
+
+    def raised(cause):
+        try:
+            raise OperationalError(str(cause)) from cause
+        except OperationalError as exc:
+            return exc
+
+    assert middleware.process_exception(request, raised(sqlite3.OperationalError("near x"))) is None
+    locked = middleware.process_exception(
+        request, raised(sqlite3.OperationalError("database is locked"))
+    )
+    assert locked.status_code == 503

@@ -19,7 +19,13 @@ from incidents.models import EventKind, Severity, Status, TimelineEvent
 from oncall.models import EscalationStep
 from paging.models import Escalation, StepRun
 from postmortems.models import ActionItem, ActionItemStatus
-from reports.response import Period, period_parse, report_as_json, response_report
+from reports.response import (
+    Period,
+    period_parse,
+    report_as_json,
+    response_report,
+    response_report_from_rows,
+)
 from teams.models import Role
 from tests.factories import IncidentFactory, TeamFactory, member
 
@@ -155,14 +161,23 @@ def berlin():
     return team, manager, {"a": a, "b": b, "c": c, "d": d, "g": g}
 
 
-def report_for(team, start=START, end=END, now=NOW):
-    return response_report(team=team, period=period_parse(team=team, start=start, end=end),
-                           now=now)  # fmt: skip
+# Each figure test runs twice: PostgreSQL's aggregates (what PostgreSQL deployments run) and
+# the rows computed in Python (what SQLite under `make run` runs), held to the same values.
+COMPUTE = {"postgresql": response_report, "rows": response_report_from_rows}
 
 
-def test_the_figures_equal_the_hand_computed_ones(berlin):
+@pytest.fixture(params=list(COMPUTE))
+def compute(request):
+    return COMPUTE[request.param]
+
+
+def report_for(team, start=START, end=END, now=NOW, compute=response_report):
+    return compute(team=team, period=period_parse(team=team, start=start, end=end), now=now)
+
+
+def test_the_figures_equal_the_hand_computed_ones(berlin, compute):
     team, _, _ = berlin
-    data = report_as_json(report_for(team))
+    data = report_as_json(report_for(team, compute=compute))
     assert data["incidents"] == 5  # A, B, C, D, G
     # Acknowledged: A 180, B 600, C 1200, G 120 seconds.
     assert data["mean_time_to_acknowledge_seconds"] == 525.0
@@ -208,7 +223,7 @@ def test_the_figures_equal_the_hand_computed_ones(berlin):
     assert data["by_week"][1]["median_time_to_acknowledge_seconds"] == 1200.0
 
 
-def test_reached_the_lead_counts_each_step_as_it_was_when_it_ran(berlin):
+def test_reached_the_lead_counts_each_step_as_it_was_when_it_ran(berlin, compute):
     """C's third step paged the lead. The policy is then edited so that no step targets the
     lead: C still reached them. Edited again so that the first step does: only the
     escalation that ran after it reached the lead, not A, B and C, whose first step paged a
@@ -217,14 +232,18 @@ def test_reached_the_lead_counts_each_step_as_it_was_when_it_ran(berlin):
     steps = {s.position: s for s in EscalationStep.objects.filter(policy__team=team)}
     steps[2].target_kind = "layer"
     steps[2].save(update_fields=["target_kind"])
-    assert report_as_json(report_for(team))["reached_lead"] == {"met": 1, "of": 3, "share": 1 / 3}
+    assert report_as_json(report_for(team, compute=compute))["reached_lead"] == {
+        "met": 1,
+        "of": 3,
+        "share": 1 / 3,
+    }
 
     steps[0].target_kind = "lead"
     steps[0].save(update_fields=["target_kind"])
     late = incident(team, 2, "2026-11-11T09:00", ack=60, resolved=600)
     escalate(late, (0, 0))
 
-    data = report_as_json(report_for(team))
+    data = report_as_json(report_for(team, compute=compute))
     assert data["paged"] == 4
     assert data["reached_lead"] == {"met": 2, "of": 4, "share": 0.5}
     assert data["reached_secondary"] == {"met": 2, "of": 4, "share": 0.5}
@@ -244,11 +263,11 @@ def test_the_migration_gives_earlier_step_runs_their_steps_kind_from_the_policy(
     assert report_as_json(report_for(team))["reached_lead"]["met"] == 1
 
 
-def test_the_same_incidents_in_utc_fall_on_other_days(berlin):
+def test_the_same_incidents_in_utc_fall_on_other_days(berlin, compute):
     team, _, _ = berlin
     team.time_zone = "UTC"
     team.save()
-    data = report_as_json(report_for(team))
+    data = report_as_json(report_for(team, compute=compute))
     # G (1 November in UTC) leaves; the 23:30 UTC incident of 15 November comes in.
     assert data["incidents"] == 5
     assert [(r["week"], r["incidents"]) for r in data["by_week"]] == [
@@ -259,9 +278,9 @@ def test_the_same_incidents_in_utc_fall_on_other_days(berlin):
     assert data["action_items_done_on_time"] == {"met": 2, "of": 3, "share": 2 / 3}
 
 
-def test_a_period_without_incidents_gives_zeros_and_nulls(berlin):
+def test_a_period_without_incidents_gives_zeros_and_nulls(berlin, compute):
     team, _, _ = berlin
-    data = report_as_json(report_for(team, start="2025-01-01", end="2025-01-31"))
+    data = report_as_json(report_for(team, start="2025-01-01", end="2025-01-31", compute=compute))
     assert data["incidents"] == 0
     assert data["mean_time_to_acknowledge_seconds"] is None
     assert data["median_time_to_resolve_seconds"] is None
@@ -271,9 +290,11 @@ def test_a_period_without_incidents_gives_zeros_and_nulls(berlin):
     assert len(data["by_week"]) == 5  # weeks starting 30 Dec, 6, 13, 20, 27 Jan
 
 
-def test_drills_are_excluded_from_every_figure(berlin):
+def test_drills_are_excluded_from_every_figure(berlin, compute):
     team, _, _ = berlin
-    only_drill = report_as_json(report_for(team, start="2026-11-04", end="2026-11-04"))
+    only_drill = report_as_json(
+        report_for(team, start="2026-11-04", end="2026-11-04", compute=compute)
+    )
     assert only_drill["incidents"] == 0
     assert only_drill["paged"] == 0
     assert only_drill["by_service"] == []
