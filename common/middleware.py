@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.defaults import page_not_found
 
 from common.inputs import InputError, unstorable, unstorable_in_json
+from common.logs import redact_secret_paths
 
 logger = structlog.get_logger(__name__)
 
@@ -151,8 +152,8 @@ class DatabaseUnavailableMiddleware:
             return None  # SQLite says OperationalError for bad SQL too: a bug, not a wait
         logger.warning(
             "database_unavailable",
-            path=request.path,
-            error=type(getattr(exception, "__cause__", None) or exception).__name__,
+            path=redact_secret_paths(request.path),
+            error=type(cause or exception).__name__,
         )
         if "text/html" in request.headers.get("Accept", "") and not _in_api(request):
             response = HttpResponse(
