@@ -1,7 +1,8 @@
 """The response report: how a team answered its incidents over a period.
 
 Every figure is an aggregate computed by PostgreSQL (a fixed handful of queries, however many
-incidents there are). Drills are left out of everything. An incident belongs to the period
+incidents there are); on another database (SQLite under `make run`) the same figures are
+computed in Python from the period's rows. Drills are left out of everything. An incident belongs to the period
 when it was declared on one of the period's days in the team's time zone; `end` is inclusive.
 The definitions below are shown on the page as they are written here.
 """
