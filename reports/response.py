@@ -2,9 +2,10 @@
 
 Every figure is an aggregate computed by PostgreSQL (a fixed handful of queries, however many
 incidents there are); on another database (SQLite under `make run`) the same figures are
-computed in Python from the period's rows. Drills are left out of everything. An incident belongs to the period
-when it was declared on one of the period's days in the team's time zone; `end` is inclusive.
-The definitions below are shown on the page as they are written here.
+computed in Python from the period's rows. Drills are left out of everything. An incident
+belongs to the period when it was declared on one of the period's days in the team's time
+zone; `end` is inclusive. The definitions below are shown on the page as they are written
+here.
 """
 
 import datetime as dt
