@@ -4,12 +4,12 @@ refusing input no view can store."""
 import json
 import re
 import uuid
-import zoneinfo
 from urllib.parse import unquote_to_bytes
 
 import structlog
 from django.conf import settings
 from django.contrib import messages
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -19,6 +19,7 @@ from django.views.defaults import page_not_found
 
 from common.inputs import InputError, unstorable, unstorable_in_json
 from common.logs import redact_secret_paths
+from common.timezones import zone_or_utc
 
 logger = structlog.get_logger(__name__)
 
@@ -69,10 +70,7 @@ class UserTimezoneMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         tzname = getattr(user, "time_zone", "") if user and user.is_authenticated else ""
-        try:
-            timezone.activate(zoneinfo.ZoneInfo(tzname or "UTC"))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            timezone.activate(zoneinfo.ZoneInfo("UTC"))
+        timezone.activate(zone_or_utc(tzname))
         try:
             return self.get_response(request)
         finally:
@@ -143,8 +141,6 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from django.db import InterfaceError, OperationalError
-
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         cause = exception.__cause__

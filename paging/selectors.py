@@ -1,10 +1,10 @@
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, OuterRef, Prefetch
 from django.urls import reverse
 
 from common.links import http_url
+from common.timezones import zone_or_utc
 from incidents.models import EventKind, Status, TimelineEvent
 from paging.models import DeliveryAttempt, Escalation, EscalationStatus, Notification, Page
 from runbooks.selectors import runbook_slug_from_url, runbooks_for_incident
@@ -75,11 +75,7 @@ class AckPage:
 
 
 def _zone_name(name) -> str:
-    try:
-        ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return name or "UTC"
+    return zone_or_utc(name).key
 
 
 def ack_page_for(*, page_id) -> AckPage | None:

@@ -6,11 +6,12 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from common.timezones import zone_or_utc
 from status.models import (
     STATUS_RANK,
     Component,
@@ -215,10 +216,7 @@ def history(*, page, components, incidents, maintenances_, now=None, days=HISTOR
 
 def page_zone(page) -> ZoneInfo:
     """The page's time zone; a name Vigil cannot read means UTC."""
-    try:
-        return ZoneInfo(page.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_or_utc(page.time_zone)
 
 
 INDICATOR_RANK = {Impact.NONE: 0, Impact.MINOR: 1, Impact.MAJOR: 2, Impact.CRITICAL: 3}
