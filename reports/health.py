@@ -30,12 +30,12 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
 from django.db.models import Min
 
 from common.inputs import InputError, check_text
+from common.timezones import zone_or_utc
 from incidents.models import Incident
 from oncall.models import Schedule
 from oncall.selectors import MAX_WINDOW, fairness_report
@@ -202,11 +202,6 @@ def _interruptions_sql() -> str:
     """  # noqa: S608 — table names come from the models; every value is a parameter
 
 
-def aggregates_in_sql() -> bool:
-    """PostgreSQL counts the interruptions itself; elsewhere Python does, from the rows."""
-    return connection.vendor == "postgresql"
-
-
 def _interruptions_from_rows(*, team, ids, params) -> dict[int, tuple[int, int, int]]:
     """_interruptions_sql's figures computed in Python from each page's first delivery, for
     databases without PostgreSQL's time zones (SQLite under `make run`)."""
@@ -228,29 +223,17 @@ def _interruptions_from_rows(*, team, ids, params) -> dict[int, tuple[int, int, 
     )
     counts: dict[int, list[int]] = {}
     for row in firsts:
-        local = row["at"].astimezone(_zone(row["page__user__time_zone"]))
+        local = row["at"].astimezone(zone_or_utc(row["page__user__time_zone"]))
         h, weekday = local.hour, local.isoweekday() <= 5
         bucket = 2 if h >= 22 or h < 8 else 0 if h < 18 and weekday else 1
         counts.setdefault(row["page__user_id"], [0, 0, 0])[bucket] += 1
     return {user_id: tuple(c) for user_id, c in counts.items()}
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _handled(*, team, ids, period) -> Counter:
     """{user id: incidents handled}: the team's incidents declared in the period that the
     person acknowledged (their page or the escalation) or commanded, each once. One query."""
-    in_period = Incident.objects.filter(
-        team=team,
-        is_drill=False,
-        declared_at__gte=period.start_at,
-        declared_at__lt=period.end_before,
-    )
+    in_period = periods.incidents_declared_in(team=team, period=period)
     pages = Page.objects.filter(
         acknowledged_at__isnull=False, incident__in=in_period, user_id__in=ids
     ).values_list("user_id", "incident_id")
@@ -305,7 +288,7 @@ def team_health(*, team, period: Period, factor: float = DEFAULT_FACTOR) -> Team
         "start_early": start - dt.timedelta(days=1),
     }
     if ids:
-        if aggregates_in_sql():
+        if periods.aggregates_in_sql():
             with connection.cursor() as cursor:
                 cursor.execute(_interruptions_sql(), params)
                 interruptions = {row[0]: row[1:] for row in cursor.fetchall()}

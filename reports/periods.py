@@ -5,9 +5,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.utils import timezone
 
 from common.inputs import InputError, parse_date
+from incidents.models import Incident
 
 MAX_DAYS = 731  # two years, a leap day included
 
@@ -58,3 +60,19 @@ def period_parse(*, team, start=None, end=None, today=None, default_days: int, w
             f"The period is {days} days long; {what} covers at most two years ({MAX_DAYS} days)."
         )
     return Period(start=start_day, end=end_day, time_zone=team.time_zone)
+
+
+def incidents_declared_in(*, team, period: Period):
+    """The team's incidents (drills never) declared on one of the period's days."""
+    return Incident.objects.filter(
+        team=team,
+        is_drill=False,
+        declared_at__gte=period.start_at,
+        declared_at__lt=period.end_before,
+    )
+
+
+def aggregates_in_sql() -> bool:
+    """PostgreSQL aggregates the reports' figures itself; on another database (SQLite under
+    `make run`) they are computed in Python from the rows."""
+    return connection.vendor == "postgresql"

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents.models import EventKind, Incident, Severity, TimelineEvent
+from incidents.models import EventKind, Severity, TimelineEvent
 from oncall.models import EscalationStep
 from paging.models import Escalation, StepRun
 from postmortems.models import ActionItem, ActionItemStatus
@@ -194,7 +194,7 @@ def response_report(*, team, period: Period, now=None) -> ResponseReport:
     """The team's response figures over the period (see DEFINITIONS): aggregated by
     PostgreSQL, or from the rows on another database (SQLite under `make run`)."""
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
+    if periods.aggregates_in_sql():
         return _response_report_sql(team=team, period=period, now=now)
     return response_report_from_rows(team=team, period=period, now=now)
 
@@ -447,12 +447,7 @@ def response_report_from_rows(*, team, period: Period, now=None) -> ResponseRepo
     tests hold both to the same hand-computed values."""
     now = now or timezone.now()
     report = ResponseReport(team=team, period=period)
-    in_period = Incident.objects.filter(
-        team=team,
-        is_drill=False,
-        declared_at__gte=period.start_at,
-        declared_at__lt=period.end_before,
-    )
+    in_period = periods.incidents_declared_in(team=team, period=period)
     incidents = list(
         in_period.select_related("severity").only(
             "declared_at",

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from oncall.models import Layer, LayerMember, Schedule
 from paging.models import Escalation, Notification, Page, StepRun
-from reports import health
+from reports import periods
 from reports.health import health_period, parse_factor, team_health
 from reports.periods import Period
 from teams.models import Role
@@ -139,7 +139,7 @@ def compute(request, monkeypatch):
     """The interruptions as PostgreSQL aggregates them, and as Python counts them from the
     rows (what SQLite under `make run` runs): held to the same values."""
     if request.param == "rows":
-        monkeypatch.setattr(health, "aggregates_in_sql", lambda: False)
+        monkeypatch.setattr(periods, "aggregates_in_sql", lambda: False)
     return request.param
 
 
